@@ -34,8 +34,8 @@ class Actor(SQLModel, table=True):
     display_name: str = Field(default="", max_length=255)
     bio_source: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     bio_html: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    avatar_key: str | None = Field(default=None, max_length=200)
-    header_key: str | None = Field(default=None, max_length=200)
+    avatar_key: str | None = Field(default=None, max_length=200, index=True)
+    header_key: str | None = Field(default=None, max_length=200, index=True)
     avatar_remote_url: str | None = Field(default=None, sa_column=Column(Text))
     header_remote_url: str | None = Field(default=None, sa_column=Column(Text))
     ap_id: str = Field(sa_column=Column(Text, nullable=False, unique=True))
@@ -118,8 +118,8 @@ class MediaAttachment(SQLModel, table=True):
     original_key: str | None = Field(default=None, max_length=200, index=True)
     original_mime: str = Field(default="", max_length=64)
     original_size: int = 0
-    display_key: str | None = Field(default=None, max_length=200)
-    thumb_key: str | None = Field(default=None, max_length=200)
+    display_key: str | None = Field(default=None, max_length=200, index=True)
+    thumb_key: str | None = Field(default=None, max_length=200, index=True)
     width: int = 0
     height: int = 0
     display_width: int = 0

@@ -1,1 +1,1 @@
-"""tessera."""
+"""tessera: configuration, the CLI and wiring (the composition root)."""

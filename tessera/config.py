@@ -131,7 +131,7 @@ def _resolve_db_url(url: str, base: Path) -> str:
     return prefix + str((base / rel).resolve())
 
 
-def _validate(config: Config, *, default_base: bool) -> None:
+def _validate(config: Config, *, base: Path, default_base: bool) -> None:
     inst = config.instance
     if inst.registrations not in REGISTRATION_MODES:
         raise ConfigError(
@@ -153,9 +153,9 @@ def _validate(config: Config, *, default_base: bool) -> None:
         raise ConfigError("media.max_attachments: must be between 1 and 20")
     if config.media.max_pixels < 1 or config.media.max_upload_bytes < 1:
         raise ConfigError("media.max_pixels and media.max_upload_bytes: must be positive")
-    # A folder we would create must have an existing parent: a typo in a path is an
-    # error, not a surprise tree of folders somewhere else. The embedded default
-    # (./data) is created whole.
+    # A folder outside the config's own folder must have an existing parent: a typo in
+    # an absolute path is an error, not a surprise tree of folders somewhere else.
+    # Folders under the config's folder (like the default ./data) are created.
     if default_base:
         return
     checks: list[tuple[str, Path]] = [
@@ -166,6 +166,8 @@ def _validate(config: Config, *, default_base: bool) -> None:
     if db_path and db_path != ":memory:":
         checks.append(("database.url", Path(db_path).parent))
     for key, folder in checks:
+        if folder.resolve().is_relative_to(base.resolve()):
+            continue  # created on first start, like the default ./data
         if not folder.parent.is_dir():
             raise ConfigError(f"{key}: folder {folder.parent} does not exist")
 
@@ -184,7 +186,7 @@ def load_config(path: Path | None = None, *, env: dict[str, str] | None = None) 
         cfg = replace(
             cfg, database=replace(cfg.database, url=_resolve_db_url(cfg.database.url, base))
         )
-        _validate(cfg, default_base=True)
+        _validate(cfg, base=base, default_base=True)
         return cfg
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
@@ -212,9 +214,10 @@ def config_from_dict(raw: dict[str, Any], *, base: Path, source: Path | None = N
             if key not in known:
                 raise ConfigError(f"{name}.{key}: unknown key (known: {', '.join(known)})")
             default = getattr(cls(), key)
-            kwargs[key] = _coerce(name, key, type(default), value, base)
+            expected = Path if isinstance(default, Path) else type(default)
+            kwargs[key] = _coerce(name, key, expected, value, base)
         sections[name] = _resolve_defaults(cls(**kwargs), base)
     cfg = Config(**sections, source=source)
     cfg = replace(cfg, database=replace(cfg.database, url=_resolve_db_url(cfg.database.url, base)))
-    _validate(cfg, default_base=False)
+    _validate(cfg, base=base, default_base=False)
     return cfg

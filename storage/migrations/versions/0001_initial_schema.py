@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 01:50:59.092670
+Create Date: 2026-11-24 01:59:15.026544
 """
 
 from __future__ import annotations
@@ -54,7 +54,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("username_lower", "domain", name="uq_actor_handle"),
     )
     with op.batch_alter_table("actor", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_actor_avatar_key"), ["avatar_key"], unique=False)
         batch_op.create_index(batch_op.f("ix_actor_domain"), ["domain"], unique=False)
+        batch_op.create_index(batch_op.f("ix_actor_header_key"), ["header_key"], unique=False)
 
     op.create_table(
         "hashtag",
@@ -231,7 +233,13 @@ def upgrade() -> None:
             batch_op.f("ix_media_attachment_actor_id"), ["actor_id"], unique=False
         )
         batch_op.create_index(
+            batch_op.f("ix_media_attachment_display_key"), ["display_key"], unique=False
+        )
+        batch_op.create_index(
             batch_op.f("ix_media_attachment_original_key"), ["original_key"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_media_attachment_thumb_key"), ["thumb_key"], unique=False
         )
         batch_op.create_index("ix_media_post_position", ["post_id", "position"], unique=False)
 
@@ -279,7 +287,9 @@ def downgrade() -> None:
     op.drop_table("post_hashtag")
     with op.batch_alter_table("media_attachment", schema=None) as batch_op:
         batch_op.drop_index("ix_media_post_position")
+        batch_op.drop_index(batch_op.f("ix_media_attachment_thumb_key"))
         batch_op.drop_index(batch_op.f("ix_media_attachment_original_key"))
+        batch_op.drop_index(batch_op.f("ix_media_attachment_display_key"))
         batch_op.drop_index(batch_op.f("ix_media_attachment_actor_id"))
 
     op.drop_table("media_attachment")
@@ -313,7 +323,9 @@ def downgrade() -> None:
     op.drop_table("tombstone")
     op.drop_table("hashtag")
     with op.batch_alter_table("actor", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_actor_header_key"))
         batch_op.drop_index(batch_op.f("ix_actor_domain"))
+        batch_op.drop_index(batch_op.f("ix_actor_avatar_key"))
 
     op.drop_table("actor")
     # ### end Alembic commands ###

@@ -1,0 +1,89 @@
+"""Named queries about actors and local users."""
+
+from __future__ import annotations
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import Actor, Follow, LocalUser
+
+
+async def local_actor_by_username(session: AsyncSession, username: str) -> Actor | None:
+    result = await session.exec(
+        select(Actor).where(Actor.username_lower == username.lower(), col(Actor.domain).is_(None))
+    )
+    return result.first()
+
+
+async def actor_by_handle(session: AsyncSession, username: str, domain: str | None) -> Actor | None:
+    if domain is None:
+        return await local_actor_by_username(session, username)
+    result = await session.exec(
+        select(Actor).where(Actor.username_lower == username.lower(), Actor.domain == domain)
+    )
+    return result.first()
+
+
+async def local_user(session: AsyncSession, actor_id: int) -> LocalUser | None:
+    return await session.get(LocalUser, actor_id)
+
+
+async def local_user_with_actor(
+    session: AsyncSession, username: str
+) -> tuple[Actor, LocalUser] | None:
+    result = await session.exec(
+        select(Actor, LocalUser)
+        .join(LocalUser, col(LocalUser.actor_id) == col(Actor.id))
+        .where(Actor.username_lower == username.lower(), col(Actor.domain).is_(None))
+    )
+    row = result.first()
+    return (row[0], row[1]) if row else None
+
+
+async def list_local_users(session: AsyncSession) -> list[tuple[Actor, LocalUser]]:
+    result = await session.exec(
+        select(Actor, LocalUser)
+        .join(LocalUser, col(LocalUser.actor_id) == col(Actor.id))
+        .order_by(col(Actor.id))
+    )
+    return [(a, u) for a, u in result.all()]
+
+
+async def count_local_users(session: AsyncSession) -> int:
+    result = await session.exec(select(func.count()).select_from(LocalUser))
+    return int(result.one())
+
+
+async def pending_signups(session: AsyncSession) -> list[tuple[Actor, LocalUser]]:
+    result = await session.exec(
+        select(Actor, LocalUser)
+        .join(LocalUser, col(LocalUser.actor_id) == col(Actor.id))
+        .where(col(LocalUser.approved).is_(False))
+        .order_by(col(Actor.id))
+    )
+    return [(a, u) for a, u in result.all()]
+
+
+async def follow_between(
+    session: AsyncSession, follower_id: int, followee_id: int
+) -> Follow | None:
+    result = await session.exec(
+        select(Follow).where(Follow.follower_id == follower_id, Follow.followee_id == followee_id)
+    )
+    return result.first()
+
+
+async def follow_counts(session: AsyncSession, actor_id: int) -> tuple[int, int]:
+    """(followers, following) counting accepted follows only."""
+    followers = await session.exec(
+        select(func.count())
+        .select_from(Follow)
+        .where(Follow.followee_id == actor_id, Follow.state == "accepted")
+    )
+    following = await session.exec(
+        select(func.count())
+        .select_from(Follow)
+        .where(Follow.follower_id == actor_id, Follow.state == "accepted")
+    )
+    return int(followers.one()), int(following.one())

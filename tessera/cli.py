@@ -1,0 +1,246 @@
+"""The ``tessera`` command.
+
+Every failure an operator can cause ends in one line on stderr and a non-zero exit code,
+never a traceback: a wrong config key, a taken username, a missing user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from tessera.config import Config, load_config
+from tessera.errors import TesseraError
+
+EXIT_USAGE = 2
+EXIT_ERROR = 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tessera", description="Tessera: a federated gallery for AI-generated images."
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="configuration file (default: $TESSERA_CONFIG, else ./config.toml, else built-in defaults)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    serve = sub.add_parser("serve", help="apply pending migrations, then serve HTTP")
+    serve.add_argument("--host", help="override [server] host")
+    serve.add_argument("--port", type=int, help="override [server] port")
+    serve.add_argument(
+        "--no-first-admin",
+        action="store_true",
+        help="do not create an 'admin' account when the instance has no users",
+    )
+    sub.add_parser("migrate", help="apply pending database migrations")
+    sub.add_parser("check-config", help="validate the configuration and print it")
+
+    user = sub.add_parser("user", help="manage local users")
+    user_sub = user.add_subparsers(dest="user_command", metavar="ACTION")
+    user_sub.required = True
+    create = user_sub.add_parser("create", help="create a local user")
+    create.add_argument("name")
+    create.add_argument("--admin", action="store_true", help="make the user an administrator")
+    create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (otherwise one is generated and printed)",
+    )
+    user_sub.add_parser("list", help="list local users")
+    disable = user_sub.add_parser(
+        "disable", help="disable a local user (they can no longer sign in)"
+    )
+    disable.add_argument("name")
+    enable = user_sub.add_parser("enable", help="enable a disabled local user")
+    enable.add_argument("name")
+    return parser
+
+
+def _run(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
+    return asyncio.run(coro_fn())  # type: ignore[arg-type]
+
+
+async def _with_services(config: Config, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+    from services.context import Services
+    from storage.migrate import upgrade
+
+    services = Services.from_config(config)
+    try:
+        await upgrade(services.db)
+        return await fn(services)
+    finally:
+        await services.db.dispose()
+
+
+def _ensure_data_dirs(config: Config) -> None:
+    from storage.migrate import MIGRATIONS  # noqa: F401  (import check: package data present)
+
+    config.media.root.mkdir(parents=True, exist_ok=True)
+    url = config.database.url
+    if url.startswith("sqlite") and ":///" in url:
+        db_path = Path(url.split(":///", 1)[1])
+        if str(db_path) != ":memory:":
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+
+
+async def _first_admin(services: Any) -> str | None:
+    """On an instance with no users, create 'admin' and return its password (shown once)."""
+    from services.accounts import create_user
+    from services.passwords import generate_password
+    from storage.accounts import count_local_users
+
+    async with services.db.session() as session:
+        if await count_local_users(session) > 0:
+            return None
+    password = generate_password()
+    await create_user(services, "admin", password, is_admin=True, allow_reserved=True)
+    return password
+
+
+def cmd_serve(config: Config, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from web.app import create_app
+
+    _ensure_data_dirs(config)
+
+    async def prepare(services: Any) -> str | None:
+        return None if args.no_first_admin else await _first_admin(services)
+
+    password = _run(lambda: _with_services(config, prepare))
+    host = args.host or config.server.host
+    port = args.port or config.server.port
+    if password:
+        print(
+            "\n  First start: created the administrator account.\n"
+            f"    username: admin\n    password: {password}\n"
+            "  This password is shown only once. Change it under Settings after signing in.\n",
+            flush=True,
+        )
+    print(f"Tessera is serving {config.base_url} on http://{host}:{port}", flush=True)
+    uvicorn.run(
+        create_app(config),
+        host=host,
+        port=port,
+        log_level="info",
+        proxy_headers=config.server.trusted_proxy,
+        server_header=False,
+    )
+    return 0
+
+
+def cmd_migrate(config: Config, _args: argparse.Namespace) -> int:
+    from storage.db import Database
+    from storage.migrate import pending, upgrade
+
+    _ensure_data_dirs(config)
+
+    async def go() -> list[str]:
+        db = Database(config.database.url)
+        try:
+            todo = await pending(db)
+            await upgrade(db)
+            return todo
+        finally:
+            await db.dispose()
+
+    todo = _run(go)
+    print(f"applied {len(todo)} migration(s)" + (f": {', '.join(todo)}" if todo else ""))
+    return 0
+
+
+def cmd_check_config(config: Config, _args: argparse.Namespace) -> int:
+    print(f"configuration OK ({config.source or 'built-in defaults'})")
+    print(
+        f"  instance: {config.base_url} ({config.instance.name}), registrations {config.instance.registrations}"
+    )
+    print(f"  server:   {config.server.host}:{config.server.port}")
+    print(f"  database: {config.database.url}")
+    print(
+        f"  media:    {config.media.root} (max {config.media.max_upload_bytes} bytes, {config.media.max_pixels} pixels)"
+    )
+    print(
+        f"  federation: allow_private_addresses={str(config.federation.allow_private_addresses).lower()}"
+    )
+    return 0
+
+
+def cmd_user(config: Config, args: argparse.Namespace) -> int:
+    from services import accounts
+    from services.passwords import generate_password
+    from storage.accounts import list_local_users
+
+    _ensure_data_dirs(config)
+    if args.user_command == "create":
+        if args.password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+            generated = False
+        else:
+            password = generate_password()
+            generated = True
+
+        async def create(services: Any) -> None:
+            await accounts.create_user(services, args.name, password, is_admin=args.admin)
+
+        _run(lambda: _with_services(config, create))
+        role = "administrator" if args.admin else "user"
+        print(f"created {role} {args.name}")
+        if generated:
+            print(f"password: {password}")
+        return 0
+    if args.user_command == "list":
+
+        async def listing(services: Any) -> list[Any]:
+            async with services.db.session() as session:
+                return await list_local_users(session)
+
+        rows = _run(lambda: _with_services(config, listing))
+        for actor, user in rows:
+            state = "disabled" if user.disabled else ("pending" if not user.approved else "active")
+            role = "admin" if user.is_admin else "user"
+            print(f"{actor.username}\t{role}\t{state}\t{user.created_at:%Y-%m-%d}")
+        if not rows:
+            print("no users")
+        return 0
+    disabled = args.user_command == "disable"
+
+    async def toggle(services: Any) -> None:
+        await accounts.set_disabled(services, args.name, disabled)
+
+    _run(lambda: _with_services(config, toggle))
+    print(f"{'disabled' if disabled else 'enabled'} {args.name}")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
+    "serve": cmd_serve,
+    "migrate": cmd_migrate,
+    "check-config": cmd_check_config,
+    "user": cmd_user,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(args.config)
+        return COMMANDS[args.command](config, args)
+    except TesseraError as exc:
+        print(f"tessera: {exc.public}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

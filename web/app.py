@@ -1,0 +1,121 @@
+"""The ASGI application: routes, middleware and the error → HTTP mapping."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from services.context import Services
+from tessera.config import Config
+from tessera.errors import TesseraError
+from web.context import CSRF_COOKIE, TEMPLATES_DIR, SignInRequired, WebState, redirect, render
+from web.middleware import BodySizeLimit, SecurityHeaders
+from web.routes import account, admin, compose, feeds, gallery, media_files
+from web.security import SlidingWindowLimiter, load_or_create_secret
+
+log = logging.getLogger("tessera.web")
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def _wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return request.url.path.startswith("/api/") or ("json" in accept and "text/html" not in accept)
+
+
+async def _tessera_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TesseraError)
+    if isinstance(exc, SignInRequired) and not _wants_json(request):
+        return redirect(f"/login?next={request.url.path}")
+    if _wants_json(request):
+        return JSONResponse({"error": exc.public}, status_code=exc.status)
+    return await render(
+        request, "error.html", {"message": exc.public, "status": exc.status}, status=exc.status
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = {404: "Page not found.", 405: "Method not allowed."}.get(
+        exc.status_code, str(exc.detail)
+    )
+    if _wants_json(request):
+        return JSONResponse({"error": message}, status_code=exc.status_code)
+    return await render(
+        request,
+        "error.html",
+        {"message": message, "status": exc.status_code},
+        status=exc.status_code,
+    )
+
+
+def _templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    env = templates.env
+    env.globals["static_version"] = "1"
+    env.filters["datetime"] = lambda d: d.strftime("%Y-%m-%d %H:%M UTC") if d else ""
+    env.filters["isodate"] = lambda d: d.strftime("%Y-%m-%dT%H:%M:%SZ") if d else ""
+    return templates
+
+
+def create_app(config: Config, *, services: Services | None = None) -> Starlette:
+    """Build the app. Nothing touches the network; the database is opened lazily."""
+    svc = services or Services.from_config(config)
+    state = WebState(
+        services=svc,
+        secret=load_or_create_secret(config.server.secret_key_file),
+        templates=_templates(),
+        login_limiter=SlidingWindowLimiter(
+            config.server.login_attempts_per_window, config.server.login_window_seconds
+        ),
+    )
+    upload_cap = config.media.max_upload_bytes * config.media.max_attachments + 1024 * 1024
+
+    def limit_for(path: str) -> int:
+        if (
+            path in ("/compose", "/settings/profile")
+            or path.startswith("/api/v1/media")
+            or path.startswith("/api/v2/media")
+        ):
+            return upload_cap
+        return 1024 * 1024
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        await svc.db.dispose()
+
+    routes = [
+        *feeds.routes,
+        *gallery.routes,
+        *account.routes,
+        *compose.routes,
+        *admin.routes,
+        *media_files.routes,
+        Mount("/static", app=StaticFiles(directory=str(STATIC_DIR)), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(
+                SecurityHeaders,
+                csrf_cookie=CSRF_COOKIE,
+                secure=config.instance.scheme == "https",
+            ),
+            Middleware(BodySizeLimit, limit_for=limit_for),
+        ],
+        exception_handlers={TesseraError: _tessera_error, HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+    app.state.web = state
+    return app

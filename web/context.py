@@ -1,0 +1,193 @@
+"""Per-app web state and the helpers every route uses: who is signed in, forms with CSRF
+checks, and rendering templates with the common context."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse
+from starlette.templating import Jinja2Templates
+
+from services.context import Services
+from storage.models import Actor, LocalUser, WebSession
+from tessera.errors import Forbidden, TesseraError
+from web.security import SlidingWindowLimiter, csrf_token_for, csrf_valid, hash_token
+
+SESSION_COOKIE = "tessera_session"
+CSRF_COOKIE = "tessera_csrf"
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+
+
+@dataclass
+class WebState:
+    services: Services
+    secret: bytes
+    templates: Jinja2Templates
+    login_limiter: SlidingWindowLimiter
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.services.config.instance.scheme == "https"
+
+
+def web(request: Request) -> WebState:
+    return request.app.state.web  # type: ignore[no-any-return]
+
+
+def services(request: Request) -> Services:
+    return web(request).services
+
+
+def client_ip(request: Request) -> str:
+    if web(request).services.config.server.trusted_proxy:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else "unknown"
+
+
+# --- sessions -------------------------------------------------------------------------
+
+
+async def current_user(request: Request) -> tuple[Actor, LocalUser] | None:
+    """The signed-in local user, looked up once per request."""
+    if "user" in request.state._state:
+        return request.state.user  # type: ignore[no-any-return]
+    request.state.user = None
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        svc = services(request)
+        async with svc.db.session() as session:
+            row = await session.get(WebSession, hash_token(token))
+            if row is not None and row.expires_at > svc.clock():
+                actor = await session.get(Actor, row.actor_id)
+                user = await session.get(LocalUser, row.actor_id)
+                if actor and user and not user.disabled and user.approved:
+                    request.state.user = (actor, user)
+    return request.state.user  # type: ignore[no-any-return]
+
+
+async def require_user(request: Request) -> tuple[Actor, LocalUser]:
+    found = await current_user(request)
+    if found is None:
+        raise SignInRequired("Please sign in first.", status=401)
+    return found
+
+
+async def require_admin(request: Request) -> tuple[Actor, LocalUser]:
+    actor, user = await require_user(request)
+    if not user.is_admin:
+        raise Forbidden("Only administrators can do that.")
+    return actor, user
+
+
+class SignInRequired(TesseraError):
+    status = 401
+
+
+async def start_session(request: Request, actor: Actor, response: RedirectResponse) -> None:
+    svc = services(request)
+    token = secrets.token_urlsafe(32)
+    async with svc.db.transaction() as session:
+        session.add(
+            WebSession(
+                token_hash=hash_token(token),
+                actor_id=actor.id,
+                expires_at=svc.clock() + timedelta(days=svc.config.server.session_days),
+                user_agent=request.headers.get("user-agent", "")[:255],
+            )
+        )
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=svc.config.server.session_days * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=web(request).secure_cookies,
+        path="/",
+    )
+
+
+async def end_session(request: Request, response: RedirectResponse) -> None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        async with services(request).db.transaction() as session:
+            row = await session.get(WebSession, hash_token(token))
+            if row is not None:
+                await session.delete(row)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+# --- CSRF ------------------------------------------------------------------------------
+
+
+def _csrf_cookie_value(request: Request) -> str:
+    value = request.cookies.get(CSRF_COOKIE) or request.scope.get("tessera_new_csrf")
+    if not value:
+        value = secrets.token_urlsafe(24)
+        request.scope["tessera_new_csrf"] = value  # the headers middleware sets the cookie
+    return value
+
+
+def csrf_token(request: Request) -> str:
+    return csrf_token_for(web(request).secret, _csrf_cookie_value(request))
+
+
+def csrf_input(request: Request) -> Markup:
+    return Markup('<input type="hidden" name="csrf_token" value="{}">').format(csrf_token(request))
+
+
+async def checked_form(request: Request, *, max_files: int = 0) -> FormData:
+    """The submitted form, after checking its CSRF token (403 when it is missing or wrong)."""
+    form = await request.form(max_files=max_files, max_fields=200, max_part_size=1024 * 1024)
+    submitted = form.get("csrf_token")
+    if not csrf_valid(
+        web(request).secret,
+        request.cookies.get(CSRF_COOKIE),
+        submitted if isinstance(submitted, str) else None,
+    ):
+        raise Forbidden(
+            "This form has expired or did not come from this site. Reload the page and try again."
+        )
+    return form
+
+
+def form_str(form: FormData, name: str, default: str = "") -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else default
+
+
+def form_text(form: FormData, name: str) -> str:
+    """A multi-line text field, with line ends normalised but inner spacing kept."""
+    value = form.get(name)
+    return value.replace("\r\n", "\n").strip() if isinstance(value, str) else ""
+
+
+# --- rendering -------------------------------------------------------------------------
+
+
+async def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200
+) -> HTMLResponse:
+    state = web(request)
+    found = await current_user(request)
+    ctx: dict[str, Any] = {
+        "instance": state.services.config.instance,
+        "base_url": state.services.config.base_url,
+        "me": found[0] if found else None,
+        "me_user": found[1] if found else None,
+        "csrf_input": csrf_input(request),
+    }
+    ctx.update(context or {})
+    return state.templates.TemplateResponse(request, template, ctx, status_code=status)
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)

@@ -1,0 +1,196 @@
+"""Signing up, in and out, and the settings pages."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from services import accounts
+from services.posts import BlobBatch, Upload, collect_blobs, process_upload
+from tessera.errors import InvalidInput, RateLimited, TesseraError
+from web.context import (
+    checked_form,
+    client_ip,
+    end_session,
+    form_str,
+    form_text,
+    redirect,
+    render,
+    require_user,
+    services,
+    start_session,
+    web,
+)
+
+
+def _safe_next(value: str) -> str:
+    """Only local paths: never bounce a signed-in user to another site."""
+    if value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
+
+
+async def login_form(request: Request) -> Response:
+    return await render(
+        request, "login.html", {"next": _safe_next(request.query_params.get("next", "/"))}
+    )
+
+
+async def login(request: Request) -> Response:
+    form = await checked_form(request)
+    username = form_str(form, "username")
+    password = form.get("password")
+    next_url = _safe_next(form_str(form, "next", "/"))
+    limiter = web(request).login_limiter
+    keys = [f"ip:{client_ip(request)}", f"user:{username.lower()}"]
+    ctx = {"next": next_url, "username": username}
+    if not all(limiter.allowed(k) for k in keys):
+        wait = max(limiter.retry_after(k) for k in keys)
+        exc = RateLimited(f"Too many sign-in attempts. Try again in {wait} seconds.")
+        response = await render(request, "login.html", {**ctx, "error": exc.public}, status=429)
+        response.headers["retry-after"] = str(wait)
+        return response
+    try:
+        actor = await accounts.authenticate(
+            services(request), username, password if isinstance(password, str) else ""
+        )
+    except TesseraError as exc:
+        for key in keys:
+            limiter.hit(key)
+        return await render(request, "login.html", {**ctx, "error": exc.public}, status=exc.status)
+    response = redirect(next_url)
+    await start_session(request, actor, response)
+    return response
+
+
+async def logout(request: Request) -> Response:
+    await checked_form(request)
+    response = redirect("/")
+    await end_session(request, response)
+    return response
+
+
+async def signup_form(request: Request) -> Response:
+    svc = services(request)
+    code = request.query_params.get("invite") or request.path_params.get("code")
+    invite_error = None
+    if code:
+        try:
+            await accounts.check_invite(svc, code)
+        except TesseraError as exc:
+            invite_error = exc.public
+            code = None
+    return await render(
+        request,
+        "signup.html",
+        {"mode": svc.config.instance.registrations, "invite": code, "error": invite_error},
+    )
+
+
+async def signup(request: Request) -> Response:
+    svc = services(request)
+    form = await checked_form(request)
+    username = form_str(form, "username")
+    password = form.get("password")
+    confirm = form.get("password_confirm")
+    invite = form_str(form, "invite") or None
+    ctx = {
+        "mode": svc.config.instance.registrations,
+        "invite": invite,
+        "username": username,
+        "email": form_str(form, "email"),
+        "reason": form_text(form, "reason"),
+    }
+    try:
+        if not isinstance(password, str) or password != confirm:
+            raise InvalidInput("The two passwords do not match.")
+        result = await accounts.sign_up(
+            svc,
+            username,
+            password,
+            email=form_str(form, "email") or None,
+            reason=form_text(form, "reason"),
+            invite_code=invite,
+        )
+    except TesseraError as exc:
+        return await render(request, "signup.html", {**ctx, "error": exc.public}, status=exc.status)
+    if result.pending:
+        return await render(request, "signup_pending.html", {"username": username})
+    response = redirect("/")
+    await start_session(request, result.actor, response)
+    return response
+
+
+async def settings_form(request: Request) -> Response:
+    actor, _ = await require_user(request)
+    return await render(request, "settings.html", {"account": actor})
+
+
+async def settings_profile(request: Request) -> Response:
+    actor, _ = await require_user(request)
+    svc = services(request)
+    form = await checked_form(request, max_files=1)
+    avatar = form.get("avatar")
+    ctx = {"account": actor}
+    batch = BlobBatch(svc)
+    old_avatar = actor.avatar_key
+    try:
+        avatar_key = None
+        if avatar is not None and not isinstance(avatar, str) and avatar.filename:
+            data = await avatar.read()
+            if data:
+                processed = await process_upload(svc, Upload(data, avatar.filename), 0)
+                avatar_key = await asyncio.to_thread(
+                    batch.put, processed.thumbnail.data, processed.thumbnail.ext
+                )
+        updated = await accounts.update_profile(
+            svc,
+            actor.id,
+            display_name=form_str(form, "display_name"),
+            bio=form_text(form, "bio"),
+            avatar_key=avatar_key,
+            locked=form.get("locked") == "on",
+        )
+    except TesseraError as exc:
+        await batch.discard()
+        return await render(
+            request, "settings.html", {**ctx, "error": exc.public}, status=exc.status
+        )
+    if avatar_key and old_avatar and old_avatar != avatar_key:
+        await collect_blobs(svc, {old_avatar})
+    return await render(request, "settings.html", {"account": updated, "notice": "Profile saved."})
+
+
+async def settings_password(request: Request) -> Response:
+    actor, _ = await require_user(request)
+    form = await checked_form(request)
+    current = form.get("current_password")
+    new = form.get("new_password")
+    confirm = form.get("new_password_confirm")
+    try:
+        if not isinstance(new, str) or new != confirm:
+            raise InvalidInput("The two new passwords do not match.")
+        await accounts.change_password(
+            services(request), actor.id, current if isinstance(current, str) else "", new
+        )
+    except TesseraError as exc:
+        return await render(
+            request, "settings.html", {"account": actor, "error": exc.public}, status=exc.status
+        )
+    return await render(request, "settings.html", {"account": actor, "notice": "Password changed."})
+
+
+routes = [
+    Route("/login", login_form, methods=["GET"]),
+    Route("/login", login, methods=["POST"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/signup", signup_form, methods=["GET"]),
+    Route("/signup", signup, methods=["POST"]),
+    Route("/invite/{code}", signup_form, methods=["GET"]),
+    Route("/settings", settings_form, methods=["GET"]),
+    Route("/settings/profile", settings_profile, methods=["POST"]),
+    Route("/settings/password", settings_password, methods=["POST"]),
+]

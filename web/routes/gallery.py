@@ -1,0 +1,191 @@
+"""Public pages: the gallery, profiles, posts and hashtags."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from storage import accounts as accounts_q
+from storage import posts as q
+from storage.models import Actor, Post, Tombstone
+from tessera.errors import Gone, InvalidInput, NotFound
+from web.context import current_user, render, require_user, services
+from web.views import PostView, actor_view, build_post_views
+
+PAGE_SIZE = 30
+
+
+def _cursor(request: Request) -> int | None:
+    raw = request.query_params.get("max_id")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or len(raw) > 19:
+        raise InvalidInput("max_id must be a post id.", status=400)
+    return int(raw)
+
+
+def _next_link(request: Request, views: list[PostView], more: bool) -> str | None:
+    if not more or not views:
+        return None
+    return f"{request.url.path}?max_id={views[-1].post.id}"
+
+
+async def _viewer_id(request: Request) -> int | None:
+    found = await current_user(request)
+    return found[0].id if found else None
+
+
+async def home(request: Request) -> Response:
+    svc = services(request)
+    max_id = _cursor(request)
+    viewer = await _viewer_id(request)
+    async with svc.db.session() as session:
+        rows = await q.local_gallery(session, max_id=max_id, limit=PAGE_SIZE + 1)
+        views = await build_post_views(
+            session, rows[:PAGE_SIZE], svc.urls, svc.config.instance.domain, viewer
+        )
+    return await render(
+        request,
+        "gallery.html",
+        {
+            "posts": views,
+            "next_url": _next_link(request, views, len(rows) > PAGE_SIZE),
+            "title": svc.config.instance.name,
+            "heading": None,
+        },
+    )
+
+
+async def home_timeline(request: Request) -> Response:
+    actor, _ = await require_user(request)
+    svc = services(request)
+    max_id = _cursor(request)
+    async with svc.db.session() as session:
+        rows = await q.home(session, actor.id, max_id=max_id, limit=PAGE_SIZE + 1)
+        views = await build_post_views(
+            session, rows[:PAGE_SIZE], svc.urls, svc.config.instance.domain, actor.id
+        )
+    return await render(
+        request,
+        "gallery.html",
+        {
+            "posts": views,
+            "next_url": _next_link(request, views, len(rows) > PAGE_SIZE),
+            "title": "Home",
+            "heading": "Home",
+        },
+    )
+
+
+async def _actor_from_path(request: Request) -> Actor:
+    handle = request.path_params["name"]
+    username, _, domain = handle.partition("@")
+    svc = services(request)
+    if domain == svc.config.instance.domain:
+        domain = ""
+    async with svc.db.session() as session:
+        actor = await accounts_q.actor_by_handle(session, username, domain or None)
+        if actor is not None and actor.domain is None:
+            user = await accounts_q.local_user(session, actor.id)
+            if user is None or user.disabled or not user.approved:
+                actor = None
+    if actor is None or actor.suspended:
+        raise NotFound("No such account.")
+    return actor
+
+
+async def profile(request: Request) -> Response:
+    svc = services(request)
+    actor = await _actor_from_path(request)
+    max_id = _cursor(request)
+    viewer = await _viewer_id(request)
+    async with svc.db.session() as session:
+        rows = await q.by_actor(
+            session, actor.id, viewer_id=viewer, max_id=max_id, limit=PAGE_SIZE + 1
+        )
+        views = await build_post_views(
+            session, rows[:PAGE_SIZE], svc.urls, svc.config.instance.domain, viewer
+        )
+        followers, following = await accounts_q.follow_counts(session, actor.id)
+    who = actor_view(actor, svc.urls, svc.config.instance.domain)
+    return await render(
+        request,
+        "profile.html",
+        {
+            "account": who,
+            "posts": views,
+            "next_url": _next_link(request, views, len(rows) > PAGE_SIZE),
+            "followers": followers,
+            "following": following,
+            "feed_url": f"{svc.urls.profile(actor.username)}.atom"
+            if actor.domain is None
+            else None,
+        },
+    )
+
+
+async def post_page(request: Request) -> Response:
+    svc = services(request)
+    actor = await _actor_from_path(request)
+    post_id = request.path_params["post_id"]
+    viewer = await _viewer_id(request)
+    async with svc.db.session() as session:
+        post = await session.get(Post, post_id)
+        if post is None or post.actor_id != actor.id:
+            if actor.domain is None:
+                tomb = await session.get(Tombstone, svc.urls.post_id(actor.username, post_id))
+                if tomb is not None:
+                    raise Gone("This post was deleted.")
+            raise NotFound("No such post.")
+        if not await q.can_view(session, post, viewer):
+            raise NotFound("No such post.")
+        [view] = await build_post_views(
+            session, [(post, actor)], svc.urls, svc.config.instance.domain, viewer
+        )
+        reply_rows = await q.replies_to(session, post.id)
+        view.replies = await build_post_views(
+            session, reply_rows, svc.urls, svc.config.instance.domain, viewer
+        )
+        tags = await q.tags_of(session, post.id)
+        parent_view = None
+        if post.in_reply_to_id is not None:
+            parent = await q.post_with_author(session, post.in_reply_to_id)
+            if parent is not None and await q.can_view(session, parent[0], viewer):
+                [parent_view] = await build_post_views(
+                    session, [parent], svc.urls, svc.config.instance.domain, viewer
+                )
+    return await render(request, "post.html", {"view": view, "tags": tags, "parent": parent_view})
+
+
+async def tag_page(request: Request) -> Response:
+    svc = services(request)
+    tag = request.path_params["tag"]
+    if not tag or len(tag) > 100:
+        raise NotFound("No such hashtag.")
+    max_id = _cursor(request)
+    viewer = await _viewer_id(request)
+    async with svc.db.session() as session:
+        rows = await q.by_tag(session, tag, max_id=max_id, limit=PAGE_SIZE + 1)
+        views = await build_post_views(
+            session, rows[:PAGE_SIZE], svc.urls, svc.config.instance.domain, viewer
+        )
+    return await render(
+        request,
+        "gallery.html",
+        {
+            "posts": views,
+            "next_url": _next_link(request, views, len(rows) > PAGE_SIZE),
+            "title": f"#{tag}",
+            "heading": f"#{tag}",
+        },
+    )
+
+
+routes = [
+    Route("/", home, methods=["GET"]),
+    Route("/home", home_timeline, methods=["GET"]),
+    Route("/tags/{tag}", tag_page, methods=["GET"]),
+    Route("/@{name}/{post_id:int}", post_page, methods=["GET"]),
+    Route("/@{name}", profile, methods=["GET"]),
+]

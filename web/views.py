@@ -1,0 +1,143 @@
+"""View models: rows turned into what templates (and feeds) show.
+
+Templates get plain values (URLs, sizes, placeholders) so they never reach into the
+database or compute URLs themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from federation.urls import Urls
+from media.placeholder import placeholder_data_uri
+from storage import posts as q
+from storage.models import Actor, MediaAttachment, Post
+
+
+@dataclass(frozen=True)
+class ActorView:
+    actor: Actor
+    handle: str  # "@name" for local, "@name@domain" for remote
+    full_handle: str  # always "@name@domain"
+    profile_url: str
+    avatar_url: str
+    display_name: str
+
+
+@dataclass(frozen=True)
+class MediaView:
+    id: int
+    alt: str
+    thumb_url: str
+    display_url: str
+    original_url: str
+    width: int
+    height: int
+    thumb_width: int
+    thumb_height: int
+    display_width: int
+    display_height: int
+    placeholder: str
+    mime: str
+
+    @property
+    def aspect(self) -> float:
+        return (self.width / self.height) if self.height else 1.0
+
+    @property
+    def srcset(self) -> str:
+        return (
+            f"{self.thumb_url} {self.thumb_width}w, {self.display_url} {self.display_width}w, "
+            f"{self.original_url} {self.width}w"
+        )
+
+
+@dataclass
+class PostView:
+    post: Post
+    author: ActorView
+    media: list[MediaView]
+    url: str
+    liked: bool = False
+    boosted: bool = False
+    replies: list[PostView] = field(default_factory=list)
+
+    @property
+    def cover(self) -> MediaView | None:
+        return self.media[0] if self.media else None
+
+
+def actor_view(actor: Actor, urls: Urls, local_domain: str) -> ActorView:
+    if actor.domain is None:
+        handle = f"@{actor.username}"
+        full = f"@{actor.username}@{local_domain}"
+        profile = urls.profile(actor.username)
+    else:
+        handle = full = f"@{actor.username}@{actor.domain}"
+        profile = f"{urls.base}/@{actor.username}@{actor.domain}"
+    avatar = urls.media(actor.avatar_key) if actor.avatar_key else f"{urls.base}/static/avatar.svg"
+    return ActorView(
+        actor=actor,
+        handle=handle,
+        full_handle=full,
+        profile_url=profile,
+        avatar_url=avatar,
+        display_name=actor.display_name or actor.username,
+    )
+
+
+def media_view(media: MediaAttachment, urls: Urls) -> MediaView:
+    def url(key: str | None) -> str:
+        return urls.media(key) if key else (media.remote_url or "")
+
+    aspect = media.width / media.height if media.height else 1.0
+    return MediaView(
+        id=media.id,
+        alt=media.description,
+        thumb_url=url(media.thumb_key),
+        display_url=url(media.display_key),
+        original_url=url(media.original_key),
+        width=media.width,
+        height=media.height,
+        thumb_width=media.thumb_width or media.width,
+        thumb_height=media.thumb_height or media.height,
+        display_width=media.display_width or media.width,
+        display_height=media.display_height or media.height,
+        placeholder=placeholder_data_uri(media.blurhash, round(aspect, 2)),
+        mime=media.original_mime,
+    )
+
+
+def post_url(post: Post, author: Actor, urls: Urls) -> str:
+    if post.local:
+        return urls.post_page(author.username, post.id)
+    return post.url or post.ap_id
+
+
+async def build_post_views(
+    session: AsyncSession,
+    rows: Sequence[tuple[Post, Actor]],
+    urls: Urls,
+    local_domain: str,
+    viewer_id: int | None,
+) -> list[PostView]:
+    ids = [p.id for p, _ in rows]
+    media = await q.attachments_for(session, ids)
+    liked: set[int] = set()
+    boosted: set[int] = set()
+    if viewer_id is not None:
+        liked, boosted = await q.interactions_of(session, viewer_id, ids)
+    return [
+        PostView(
+            post=p,
+            author=actor_view(a, urls, local_domain),
+            media=[media_view(m, urls) for m in media.get(p.id, [])],
+            url=post_url(p, a, urls),
+            liked=p.id in liked,
+            boosted=p.id in boosted,
+        )
+        for p, a in rows
+    ]
