@@ -21,11 +21,15 @@ def noisy_image(width: int, height: int, seed: int = 1, mode: str = "RGB") -> Im
     image = Image.linear_gradient("L").resize((width, height)).convert("RGB")
     overlay = Image.effect_noise((width, height), 40).convert("RGB")
     image = Image.blend(image, overlay, 0.35)
-    tint = Image.new("RGB", (width, height), (rnd.randrange(256), rnd.randrange(256), rnd.randrange(256)))
+    tint = Image.new(
+        "RGB", (width, height), (rnd.randrange(256), rnd.randrange(256), rnd.randrange(256))
+    )
     return Image.blend(image, tint, 0.4).convert(mode)
 
 
-def png_bytes(width: int = 640, height: int = 480, *, seed: int = 1, parameters: str | None = None) -> bytes:
+def png_bytes(
+    width: int = 640, height: int = 480, *, seed: int = 1, parameters: str | None = None
+) -> bytes:
     info = PngImagePlugin.PngInfo()
     if parameters is not None:
         info.add_text("parameters", parameters)

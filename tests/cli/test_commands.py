@@ -19,10 +19,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def tessera(tmp_path: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def tessera(
+    tmp_path: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tessera.cli", "--config", str(tmp_path / "config.toml"), *args],
-        capture_output=True, text=True, input=stdin, timeout=120,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=120,
     )
 
 
@@ -41,7 +46,9 @@ def test_user_commands(tmp_path: Path) -> None:
     assert "created administrator painter" in created.stdout
     password = created.stdout.strip().split()[-1]
     assert len(password) >= 16
-    piped = tessera(tmp_path, "user", "create", "sketcher", "--password-stdin", stdin="a typed password\n")
+    piped = tessera(
+        tmp_path, "user", "create", "sketcher", "--password-stdin", stdin="a typed password\n"
+    )
     assert piped.returncode == 0 and "password:" not in piped.stdout
     taken = tessera(tmp_path, "user", "create", "painter")
     assert taken.returncode == 1 and "taken" in taken.stderr and "Traceback" not in taken.stderr
@@ -68,9 +75,18 @@ def test_migrate_is_idempotent(tmp_path: Path) -> None:
 
 
 def test_help_on_every_command(tmp_path: Path) -> None:
-    for args in (["--help"], ["serve", "--help"], ["user", "create", "--help"], ["migrate", "--help"],
-                 ["check-config", "--help"], ["user", "list", "--help"], ["user", "disable", "--help"]):
-        result = subprocess.run([sys.executable, "-m", "tessera.cli", *args], capture_output=True, text=True, timeout=60)
+    for args in (
+        ["--help"],
+        ["serve", "--help"],
+        ["user", "create", "--help"],
+        ["migrate", "--help"],
+        ["check-config", "--help"],
+        ["user", "list", "--help"],
+        ["user", "disable", "--help"],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "tessera.cli", *args], capture_output=True, text=True, timeout=60
+        )
         assert result.returncode == 0 and "usage:" in result.stdout, args
 
 
@@ -80,7 +96,10 @@ def test_serve_creates_admin_serves_and_stops_on_sigterm(tmp_path: Path) -> None
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "tessera.cli", "--config", str(tmp_path / "config.toml"), "serve"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
     try:
         output = ""
@@ -98,13 +117,14 @@ def test_serve_creates_admin_serves_and_stops_on_sigterm(tmp_path: Path) -> None
         # sign in with the printed first-run password
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=30)
-        assert proc.returncode == 0, output
+        # uvicorn shuts down gracefully, then re-raises the signal so a supervisor sees it
+        assert proc.returncode in (0, -signal.SIGTERM), output
+        assert "Finished server process" in output, output
         assert "username: admin" in output
         password = output.split("password: ", 1)[1].split()[0]
         listing = tessera(tmp_path, "user", "list")
         assert listing.stdout.startswith("admin\tadmin\tactive")
         assert len(password) >= 16
-        assert "Shutting down" in output or "Finished server process" in output
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -112,7 +132,10 @@ def test_serve_creates_admin_serves_and_stops_on_sigterm(tmp_path: Path) -> None
     # a second start creates no second admin and prints no password
     proc = subprocess.Popen(
         [sys.executable, "-m", "tessera.cli", "--config", str(tmp_path / "config.toml"), "serve"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
     try:
         deadline = time.monotonic() + 60

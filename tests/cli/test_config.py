@@ -48,8 +48,14 @@ def test_env_variable_names_the_file(tmp_path: Path) -> None:
         ("[instance]\ndomian = 'x'\n", "instance.domian: unknown key"),
         ("[server]\nport = 'eighty'\n", "server.port: expected a whole number"),
         ("[instance]\nregistrations = 'sometimes'\n", "instance.registrations: must be one of"),
-        ("[media]\nroot = '/no/such/folder/media'\n", "media.root: folder /no/such/folder does not exist"),
-        ("[federation]\nallow_private_addresses = 'yes'\n", "federation.allow_private_addresses: expected true or false"),
+        (
+            "[media]\nroot = '/no/such/folder/media'\n",
+            "media.root: folder /no/such/folder does not exist",
+        ),
+        (
+            "[federation]\nallow_private_addresses = 'yes'\n",
+            "federation.allow_private_addresses: expected true or false",
+        ),
         ("[databse]\nurl = 'x'\n", "databse: unknown section"),
         ("[database]\nurl = 'mysql://x'\n", "database.url: must start with"),
         ("not toml at all [", "not valid TOML"),
@@ -65,7 +71,9 @@ def test_cli_reports_one_line_and_exit_code(tmp_path: Path) -> None:
     path = write(tmp_path, "[server]\nport = 'eighty'\n")
     result = subprocess.run(
         [sys.executable, "-m", "tessera.cli", "--config", str(path), "check-config"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 1
     assert result.stderr.strip() == "tessera: server.port: expected a whole number, got 'eighty'"
@@ -76,7 +84,9 @@ def test_check_config_ok(tmp_path: Path) -> None:
     path = write(tmp_path, "[instance]\ndomain = 'art.example'\n")
     result = subprocess.run(
         [sys.executable, "-m", "tessera.cli", "--config", str(path), "check-config"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert "configuration OK" in result.stdout and "http://art.example" in result.stdout

@@ -27,4 +27,4 @@ async def publish(
 
 
 def media_urls(html: str) -> list[str]:
-    return sorted(set(re.findall(r'/media/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}\.[a-z]+', html)))
+    return sorted(set(re.findall(r"/media/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}\.[a-z]+", html)))

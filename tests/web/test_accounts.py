@@ -14,10 +14,14 @@ from tests.conftest import csrf_from, sign_in
 
 
 async def signup(client: httpx.AsyncClient, name: str, **extra: str) -> httpx.Response:
-    path = f"/signup?invite={extra['invite']}" if "invite" in extra else "/signup"
-    token = await csrf_from(client, path)
-    data = {"csrf_token": token, "username": name, "password": "a good password",
-            "password_confirm": "a good password", **extra}
+    token = await csrf_from(client, "/login")  # one token per browser, valid for every form
+    data = {
+        "csrf_token": token,
+        "username": name,
+        "password": "a good password",
+        "password_confirm": "a good password",
+        **extra,
+    }
     return await client.post("/signup", data=data)
 
 
@@ -37,9 +41,15 @@ async def test_open_signup_signs_in(client, services):
 async def test_closed_signup_refused(client, services):
     page = await client.get("/signup")
     assert "closed" in page.text
-    response = await client.post("/signup", data={
-        "csrf_token": re.search(r'value="([^"]+)"', (await client.get("/login")).text).group(1),
-        "username": "x", "password": "a good password", "password_confirm": "a good password"})
+    response = await client.post(
+        "/signup",
+        data={
+            "csrf_token": re.search(r'value="([^"]+)"', (await client.get("/login")).text).group(1),
+            "username": "x",
+            "password": "a good password",
+            "password_confirm": "a good password",
+        },
+    )
     assert response.status_code == 403
     assert await user_count(services) == 0
 
@@ -60,7 +70,9 @@ async def test_approval_queue(client, services, make_user):
     async with services.db.session() as session:
         actor = (await session.exec(select(Actor).where(Actor.username == "hopeful"))).one()
     token = await csrf_from(client, "/admin")
-    decided = await client.post(f"/admin/signups/{actor.id}", data={"csrf_token": token, "decision": "approve"})
+    decided = await client.post(
+        f"/admin/signups/{actor.id}", data={"csrf_token": token, "decision": "approve"}
+    )
     assert decided.status_code == 303
     await client.post("/logout", data={"csrf_token": token})
     assert (await sign_in(client, "hopeful", "a good password")).status_code == 303
@@ -72,7 +84,9 @@ async def test_invite_links(client, services, make_user):
     await make_user("boss", "boss password", is_admin=True)
     await sign_in(client, "boss", "boss password")
     token = await csrf_from(client, "/admin")
-    created = await client.post("/admin/invites", data={"csrf_token": token, "max_uses": "1", "expires": "1d"})
+    created = await client.post(
+        "/admin/invites", data={"csrf_token": token, "max_uses": "1", "expires": "1d"}
+    )
     assert created.status_code == 303
     code = re.search(r"/invite/([A-Za-z0-9_-]+)", (await client.get("/admin")).text).group(1)
     await client.post("/logout", data={"csrf_token": token})
@@ -112,11 +126,16 @@ async def test_session_cookie_flags(client, make_user):
 
 
 async def test_forms_without_csrf_are_refused(client, alice, services):
-    for path, data in [("/logout", {}), ("/settings/password", {"current_password": "x"}),
-                       ("/settings/profile", {"display_name": "hacked"})]:
+    for path, data in [
+        ("/logout", {}),
+        ("/settings/password", {"current_password": "x"}),
+        ("/settings/profile", {"display_name": "hacked"}),
+    ]:
         response = await client.post(path, data=data)
         assert response.status_code == 403, path
-    wrong = await client.post("/settings/profile", data={"display_name": "hacked", "csrf_token": "0" * 64})
+    wrong = await client.post(
+        "/settings/profile", data={"display_name": "hacked", "csrf_token": "0" * 64}
+    )
     assert wrong.status_code == 403
     async with services.db.session() as session:
         actor = (await session.exec(select(Actor).where(Actor.username == "alice"))).one()
@@ -138,12 +157,22 @@ async def test_admin_disables_and_promotes(client, services, make_user):
     await make_user("bob", "bob password")
     await sign_in(client, "boss", "boss password")
     token = await csrf_from(client, "/admin")
-    assert (await client.post("/admin/users/bob", data={"csrf_token": token, "action": "make_admin"})).status_code == 303
-    assert (await client.post("/admin/users/bob", data={"csrf_token": token, "action": "disable"})).status_code == 303
+    assert (
+        await client.post("/admin/users/bob", data={"csrf_token": token, "action": "make_admin"})
+    ).status_code == 303
+    assert (
+        await client.post("/admin/users/bob", data={"csrf_token": token, "action": "disable"})
+    ).status_code == 303
     own = await client.post("/admin/users/boss", data={"csrf_token": token, "action": "disable"})
     assert own.status_code == 422
     async with services.db.session() as session:
-        bob = (await session.exec(select(LocalUser).join(Actor, Actor.id == LocalUser.actor_id).where(Actor.username == "bob"))).one()
+        bob = (
+            await session.exec(
+                select(LocalUser)
+                .join(Actor, Actor.id == LocalUser.actor_id)
+                .where(Actor.username == "bob")
+            )
+        ).one()
     assert bob.is_admin and bob.disabled
 
 
@@ -164,13 +193,25 @@ async def test_settings_profile_and_password(client, alice):
     profile = (await client.get("/@alice")).text
     assert "Alice A." in profile and 'href="http://gallery.test/tags/flux"' in profile
     assert re.search(r'class="avatar large" src="http://gallery.test/media/', profile)
-    bad = await client.post("/settings/password", data={
-        "csrf_token": token, "current_password": "wrong", "new_password": "brand new pass",
-        "new_password_confirm": "brand new pass"})
+    bad = await client.post(
+        "/settings/password",
+        data={
+            "csrf_token": token,
+            "current_password": "wrong",
+            "new_password": "brand new pass",
+            "new_password_confirm": "brand new pass",
+        },
+    )
     assert bad.status_code == 422
-    good = await client.post("/settings/password", data={
-        "csrf_token": token, "current_password": "correct horse battery",
-        "new_password": "brand new pass", "new_password_confirm": "brand new pass"})
+    good = await client.post(
+        "/settings/password",
+        data={
+            "csrf_token": token,
+            "current_password": "correct horse battery",
+            "new_password": "brand new pass",
+            "new_password_confirm": "brand new pass",
+        },
+    )
     assert good.status_code == 200 and "Password changed" in good.text
 
 
