@@ -102,8 +102,11 @@ def test_sign_in_post_and_see_it_in_the_gallery(live_server, tmp_path: Path, wid
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_url(base + "/")
         page.goto(base + "/compose")
-        page.set_input_files("#image-0", str(image_path))
-        page.get_by_label("Alt text for image 1").fill("A lighthouse at dusk")
+        page.set_input_files("#images", str(image_path))
+        # the composer shows one alt-text slot per chosen file, with a preview
+        assert page.locator("#alt-0").is_visible() and page.locator("#alt-1").is_hidden()
+        assert page.locator(".slot img.preview").count() == 1
+        page.get_by_label("Alt text for image 1", exact=True).fill("A lighthouse at dusk")
         page.get_by_label("Caption").fill("First light #lighthouse")
         page.get_by_role("button", name="Publish").click()
         page.wait_for_url(f"{base}/@admin/*")

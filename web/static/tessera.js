@@ -21,21 +21,28 @@ document.addEventListener("DOMContentLoaded", () => {
       if (!window.confirm(form.dataset.confirm || "Are you sure?")) event.preventDefault();
     });
   }
-  // Composer: previews, and a nudge when alt text is empty.
+  // Composer: show only as many alt-text slots as files chosen, each with a preview,
+  // and nudge when an alt text is empty. Without JavaScript all slots stay visible.
   const compose = document.getElementById("compose");
   if (compose) {
-    for (const slot of compose.querySelectorAll(".slot")) {
-      const file = slot.querySelector("input[type=file]");
-      const alt = slot.querySelector("textarea");
-      const check = () => slot.classList.toggle("missing-alt", !!(file.files.length && !alt.value.trim()));
-      file.addEventListener("change", () => {
+    const picker = compose.querySelector("#images");
+    const slots = Array.from(compose.querySelectorAll(".slot"));
+    const refresh = () => {
+      const files = Array.from(picker.files || []);
+      slots.forEach((slot, i) => {
+        const file = files[i];
+        slot.hidden = !file && i > 0;
         let preview = slot.querySelector("img.preview");
-        if (!file.files.length) { if (preview) preview.remove(); check(); return; }
-        if (!preview) { preview = document.createElement("img"); preview.className = "preview"; preview.alt = ""; file.after(preview); }
-        preview.src = URL.createObjectURL(file.files[0]);
-        check();
+        if (file) {
+          if (!preview) { preview = document.createElement("img"); preview.className = "preview"; preview.alt = ""; slot.prepend(preview); }
+          preview.src = URL.createObjectURL(file);
+        } else if (preview) { preview.remove(); }
+        const alt = slot.querySelector("textarea");
+        slot.classList.toggle("missing-alt", !!(file && !alt.value.trim()));
       });
-      alt.addEventListener("input", check);
-    }
+    };
+    picker.addEventListener("change", refresh);
+    for (const alt of compose.querySelectorAll(".slot textarea")) alt.addEventListener("input", refresh);
+    refresh();
   }
 });
