@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import struct
 
+import pytest
 from PIL import ExifTags, Image, PngImagePlugin
 
 from media.aimeta import C2PA_UUID, TEXT_CAP, cap_text, decode_user_comment
 from media.pipeline import process_image
+from tessera.errors import MediaError
 from tests.media.helpers import (
     A1111_PARAMETERS,
     add_riff_chunk,
@@ -152,3 +154,35 @@ def test_c2pa_avif_uuid_box_detected() -> None:
     uuid_box = struct.pack(">I", len(payload) + 8) + b"uuid" + payload
     assert process_image(plain).generation.c2pa_present is False
     assert process_image(plain + uuid_box).generation.c2pa_present is True
+
+
+def test_utf8_written_into_a_latin1_text_chunk_is_repaired() -> None:
+    text = "château, golden hour ☀"
+    chunk = png_chunk(b"tEXt", b"parameters\x00" + text.encode("utf-8"))
+    data = insert_png_chunk_before_iend(_png(), chunk)
+    assert process_image(data).generation.a1111_parameters == text
+
+
+def test_oversized_compressed_text_is_refused_with_a_specific_message() -> None:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("workflow", "x" * 3_000_000, zip=True)  # 3 MB inflating from ~3 KB
+    with pytest.raises(MediaError) as refused:
+        process_image(_png(info))
+    assert "oversized compressed text chunk" in refused.value.public
+
+
+def test_gif_comment_is_read_only_when_it_is_a1111_infotext() -> None:
+    image = Image.new("P", (32, 32), 1)
+    a1111 = encode(image, "GIF", comment=A1111_PARAMETERS.encode())
+    assert process_image(a1111).generation.a1111_parameters == A1111_PARAMETERS
+    other = encode(image, "GIF", comment=b"made with a paint program")
+    assert process_image(other).generation.a1111_parameters is None
+
+
+def test_mentions_of_c2pa_in_text_metadata_are_not_a_manifest() -> None:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "prompt: a jumbo c2pa logo, self#jumbf=/c2pa/urn")
+    assert process_image(_png(info)).generation.c2pa_present is False
+    exif = _exif_with_comment(b"ASCII\x00\x00\x00self#jumbf=/c2pa/urn:uuid")
+    webp = encode(noise_image((32, 32)), "WEBP", exif=exif)
+    assert process_image(webp).generation.c2pa_present is False

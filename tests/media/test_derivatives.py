@@ -6,7 +6,7 @@ import warnings
 
 import blurhash
 import pytest
-from PIL import Image
+from PIL import ExifTags, Image, PngImagePlugin
 
 import media.derivatives
 from media.derivatives import _encode_blurhash
@@ -41,8 +41,6 @@ def test_blurhash_is_valid_with_components_by_aspect(
 
 
 def test_blurhash_uses_the_oriented_aspect() -> None:
-    from PIL import ExifTags
-
     exif = Image.Exif()
     exif[ExifTags.Base.Orientation] = 6
     value = process_image(encode(noise_image((400, 300)), "JPEG", exif=exif)).blurhash
@@ -117,7 +115,9 @@ def test_cmyk_jpeg_comes_out_in_correct_colours() -> None:
     data = encode(cmyk, "JPEG", quality=95)
     assert open_bytes(data).mode == "CMYK"
     result = process_image(data)
-    assert open_bytes(result.original.data).mode == "CMYK"  # stored as uploaded
+    original = open_bytes(result.original.data)
+    assert original.mode == "CMYK"  # stored as uploaded, Adobe APP14 kept
+    assert original.tobytes() == open_bytes(data).tobytes()
     red, green, blue = open_bytes(result.display.data).getpixel((32, 32))  # type: ignore[misc]
     assert red > 200 and green < 60 and blue < 60
 
@@ -130,8 +130,6 @@ def test_rgb_icc_profile_is_embedded_in_derivatives() -> None:
 
 
 def test_derivatives_carry_no_metadata() -> None:
-    from PIL import ExifTags, PngImagePlugin
-
     info = PngImagePlugin.PngInfo()
     info.add_text("parameters", "secret prompt")
     exif = Image.Exif()

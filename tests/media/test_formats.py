@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from PIL import Image
+from PIL import ExifTags, Image
 
 from media.pipeline import MediaLimits, ProcessedImage, process_image, sniff_format
 from tests.media.helpers import encode, noise_image, open_bytes
@@ -123,3 +123,15 @@ def test_limits_allow_a_small_animation_and_keep_the_first_frame() -> None:
 )
 def test_sniff_format_uses_magic_bytes_only(data: bytes, expected: str | None) -> None:
     assert sniff_format(data) == expected
+
+
+def test_rotated_large_jpeg_reports_upright_sizes() -> None:
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    data = encode(noise_image((4200, 1400)), "JPEG", exif=exif)
+    result = process_image(data)
+    assert (result.width, result.height) == (1400, 4200)
+    assert (result.original.width, result.original.height) == (1400, 4200)
+    assert (result.display.width, result.display.height) == (683, 2048)
+    assert (result.thumbnail.width, result.thumbnail.height) == (213, 640)
+    assert open_bytes(result.original.data).size == (4200, 1400)  # stored unrotated + tag

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import struct
+from typing import Any
 
-from PIL import ExifTags, Image, PngImagePlugin
+import pytest
+from PIL import ExifTags, Image, ImageOps, PngImagePlugin
 
 from media.pipeline import process_image
 from tests.media.helpers import (
@@ -194,3 +196,52 @@ def test_avif_original_is_lossless_webp_without_exif() -> None:
     assert b"AcmeCam" not in original.data
     assert {kind for kind, _ in riff_chunks(original.data)} <= {b"VP8X", b"ICCP", b"VP8L"}
     assert open_bytes(original.data).convert("RGB").tobytes() == open_bytes(data).tobytes()
+
+
+def test_mpo_side_images_and_mpf_segment_are_dropped() -> None:
+    first, second = noise_image((64, 48)), Image.new("RGB", (64, 48), "blue")
+    data = encode(first, "MPO", save_all=True, append_images=[second])
+    assert open_bytes(data).format == "MPO"
+    result = process_image(data)
+    assert result.format == "jpeg"
+    original = open_bytes(result.original.data)
+    assert original.format == "JPEG" and getattr(original, "n_frames", 1) == 1
+    assert b"MPF\x00" not in result.original.data
+    assert len(result.original.data) < len(data) - 500  # the second picture is gone
+    assert (
+        jpeg_scan(result.original.data) == jpeg_scan(data)[: len(jpeg_scan(result.original.data))]
+    )
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"progressive": True}, {"restart_marker_blocks": 1}, {"subsampling": 0, "quality": 100}],
+)
+def test_jpeg_variants_keep_every_scan_byte(params: dict[str, Any]) -> None:
+    data = encode(noise_image((96, 64)), "JPEG", exif=_camera_exif(3), **params)
+    result = process_image(data)
+    assert jpeg_scan(result.original.data) == jpeg_scan(data)
+    assert open_bytes(result.original.data).tobytes() == open_bytes(data).tobytes()
+    assert b"AcmeCam" not in result.original.data
+    assert (result.width, result.height) == (96, 64)  # 180° keeps the size
+
+
+def test_jpeg_stray_bytes_between_segments_are_tolerated_and_dropped() -> None:
+    data = encode(noise_image((64, 48)), "JPEG")
+    app0_end = 4 + struct.unpack_from(">H", data, 4)[0]
+    padded = data[:app0_end] + b"\x00\x00\x00" + data[app0_end:]
+    original = process_image(padded).original.data
+    assert original == data  # the padding is gone, everything else is byte-identical
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_orientation_matches_pillow_exif_transpose(orientation: int) -> None:
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    data = encode(noise_image((30, 20)), "PNG", exif=exif)
+    expected = ImageOps.exif_transpose(open_bytes(data))
+    result = process_image(data)
+    assert (result.width, result.height) == expected.size
+    assert open_bytes(result.original.data).tobytes() == expected.tobytes()
+    thumbnail = open_bytes(result.thumbnail.data)
+    assert thumbnail.size == expected.size
