@@ -21,7 +21,7 @@ from tessera.config import Config
 from tessera.errors import TesseraError
 from web.context import CSRF_COOKIE, TEMPLATES_DIR, SignInRequired, WebState, redirect, render
 from web.middleware import BodySizeLimit, SecurityHeaders
-from web.routes import account, admin, compose, feeds, gallery, media_files
+from web.routes import account, activitypub, admin, compose, feeds, gallery, media_files, wellknown
 from web.security import SlidingWindowLimiter, load_or_create_secret
 
 log = logging.getLogger("tessera.web")
@@ -96,6 +96,8 @@ def create_app(config: Config, *, services: Services | None = None) -> Starlette
         await svc.db.dispose()
 
     routes = [
+        *wellknown.routes,
+        *activitypub.routes,
         *feeds.routes,
         *gallery.routes,
         *account.routes,

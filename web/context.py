@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from itsdangerous import BadSignature, Signer
 from markupsafe import Markup
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -61,7 +62,7 @@ async def current_user(request: Request) -> tuple[Actor, LocalUser] | None:
     if "user" in request.state._state:
         return request.state.user  # type: ignore[no-any-return]
     request.state.user = None
-    token = request.cookies.get(SESSION_COOKIE)
+    token = _unsign_session(request, request.cookies.get(SESSION_COOKIE))
     if token:
         svc = services(request)
         async with svc.db.session() as session:
@@ -72,6 +73,21 @@ async def current_user(request: Request) -> tuple[Actor, LocalUser] | None:
                 if actor and user and not user.disabled and user.approved:
                     request.state.user = (actor, user)
     return request.state.user  # type: ignore[no-any-return]
+
+
+def _session_signer(request: Request) -> Signer:
+    return Signer(web(request).secret, salt="tessera.session")
+
+
+def _unsign_session(request: Request, cookie: str | None) -> str | None:
+    """The session token inside a signed cookie; forged or garbled cookies never reach
+    the database."""
+    if not cookie:
+        return None
+    try:
+        return _session_signer(request).unsign(cookie).decode()
+    except BadSignature:
+        return None
 
 
 async def require_user(request: Request) -> tuple[Actor, LocalUser]:
@@ -106,7 +122,7 @@ async def start_session(request: Request, actor: Actor, response: RedirectRespon
         )
     response.set_cookie(
         SESSION_COOKIE,
-        token,
+        _session_signer(request).sign(token).decode(),
         max_age=svc.config.server.session_days * 86400,
         httponly=True,
         samesite="lax",
@@ -116,7 +132,7 @@ async def start_session(request: Request, actor: Actor, response: RedirectRespon
 
 
 async def end_session(request: Request, response: RedirectResponse) -> None:
-    token = request.cookies.get(SESSION_COOKIE)
+    token = _unsign_session(request, request.cookies.get(SESSION_COOKIE))
     if token:
         async with services(request).db.transaction() as session:
             row = await session.get(WebSession, hash_token(token))

@@ -118,11 +118,21 @@ async def test_signout_ends_session(client, alice, services):
     assert (await client.get("/compose")).status_code == 303
 
 
-async def test_session_cookie_flags(client, make_user):
+async def test_session_cookie_is_signed_and_flagged(client, make_user, services):
     await make_user("alice", "correct horse battery")
     response = await sign_in(client, "alice", "correct horse battery")
     cookie = response.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
+    value = client.cookies["tessera_session"]
+    token, _, signature = value.rpartition(".")
+    assert token and signature
+    assert "Sign out" in (await client.get("/")).text
+    # the stored token hash matches, but a cookie with a forged signature is ignored
+    for forged in (token + ".forged", token, value):
+        client.cookies.clear()
+        client.cookies.set("tessera_session", forged)
+        signed_in = "Sign out" in (await client.get("/")).text
+        assert signed_in == (forged == value), forged
 
 
 async def test_forms_without_csrf_are_refused(client, alice, services):
