@@ -7,11 +7,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from federation.keys import generate_rsa_keypair
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from federation.content import render_bio
+from federation.keys import generate_rsa_keypair
 from services.context import Services
 from services.passwords import (
     DUMMY_HASH,

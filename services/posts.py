@@ -12,12 +12,12 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from media.pipeline import MediaLimits, ProcessedImage, process_image
 from sqlalchemy import delete as sa_delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from federation.content import extract_hashtags, render_caption
+from media.pipeline import MediaLimits, ProcessedImage, process_image
 from services.context import Services
 from services.generation import prompt_and_model
 from storage import posts as q
@@ -312,39 +312,34 @@ async def _viewable(session: AsyncSession, post_id: int, actor: Actor) -> Post:
     return post
 
 
-async def set_like(services: Services, actor: Actor, post_id: int, liked: bool) -> Post:
+async def _set_reaction(
+    services: Services, actor: Actor, post_id: int, model: type[Like] | type[Boost], on: bool
+) -> Post:
+    """Add or remove one like/boost row and keep the post's counter in the same transaction
+    (idempotent: liking twice is one like)."""
+    counter = "likes_count" if model is Like else "boosts_count"
     async with services.db.transaction() as session:
         post = await _viewable(session, post_id, actor)
-        existing = (
-            await session.exec(
-                select(Like).where(Like.actor_id == actor.id, Like.post_id == post.id)
-            )
-        ).first()
-        if liked and existing is None:
-            session.add(Like(id=new_id(), actor_id=actor.id, post_id=post.id))
-            post.likes_count += 1
-        elif not liked and existing is not None:
-            await session.delete(existing)
-            post.likes_count = max(0, post.likes_count - 1)
-        session.add(post)
-        return post
-
-
-async def set_boost(services: Services, actor: Actor, post_id: int, boosted: bool) -> Post:
-    async with services.db.transaction() as session:
-        post = await _viewable(session, post_id, actor)
-        if boosted and post.visibility not in ("public", "unlisted"):
+        if on and model is Boost and post.visibility not in ("public", "unlisted"):
             raise Forbidden("Only public and unlisted posts can be boosted.")
         existing = (
             await session.exec(
-                select(Boost).where(Boost.actor_id == actor.id, Boost.post_id == post.id)
+                select(model).where(model.actor_id == actor.id, model.post_id == post.id)
             )
         ).first()
-        if boosted and existing is None:
-            session.add(Boost(id=new_id(), actor_id=actor.id, post_id=post.id))
-            post.boosts_count += 1
-        elif not boosted and existing is not None:
+        if on and existing is None:
+            session.add(model(id=new_id(), actor_id=actor.id, post_id=post.id))
+            setattr(post, counter, getattr(post, counter) + 1)
+        elif not on and existing is not None:
             await session.delete(existing)
-            post.boosts_count = max(0, post.boosts_count - 1)
+            setattr(post, counter, max(0, getattr(post, counter) - 1))
         session.add(post)
         return post
+
+
+async def set_like(services: Services, actor: Actor, post_id: int, liked: bool) -> Post:
+    return await _set_reaction(services, actor, post_id, Like, liked)
+
+
+async def set_boost(services: Services, actor: Actor, post_id: int, boosted: bool) -> Post:
+    return await _set_reaction(services, actor, post_id, Boost, boosted)

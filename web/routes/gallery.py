@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -36,12 +39,19 @@ async def _viewer_id(request: Request) -> int | None:
     return found[0].id if found else None
 
 
-async def home(request: Request) -> Response:
+async def _grid_page(
+    request: Request,
+    query: Callable[[AsyncSession, int | None, int], Awaitable[list[tuple[Post, Actor]]]],
+    *,
+    viewer: int | None,
+    title: str,
+    heading: str | None,
+) -> Response:
+    """A cursor page of posts rendered as the gallery grid (home, timeline, hashtag)."""
     svc = services(request)
     max_id = _cursor(request)
-    viewer = await _viewer_id(request)
     async with svc.db.session() as session:
-        rows = await q.local_gallery(session, max_id=max_id, limit=PAGE_SIZE + 1)
+        rows = await query(session, max_id, PAGE_SIZE + 1)
         views = await build_post_views(
             session, rows[:PAGE_SIZE], svc.urls, svc.config.instance.domain, viewer
         )
@@ -51,30 +61,30 @@ async def home(request: Request) -> Response:
         {
             "posts": views,
             "next_url": _next_link(request, views, len(rows) > PAGE_SIZE),
-            "title": svc.config.instance.name,
-            "heading": None,
+            "title": title,
+            "heading": heading,
         },
+    )
+
+
+async def home(request: Request) -> Response:
+    return await _grid_page(
+        request,
+        lambda session, max_id, limit: q.local_gallery(session, max_id=max_id, limit=limit),
+        viewer=await _viewer_id(request),
+        title=services(request).config.instance.name,
+        heading=None,
     )
 
 
 async def home_timeline(request: Request) -> Response:
     actor, _ = await require_user(request)
-    svc = services(request)
-    max_id = _cursor(request)
-    async with svc.db.session() as session:
-        rows = await q.home(session, actor.id, max_id=max_id, limit=PAGE_SIZE + 1)
-        views = await build_post_views(
-            session, rows[:PAGE_SIZE], svc.urls, svc.config.instance.domain, actor.id
-        )
-    return await render(
+    return await _grid_page(
         request,
-        "gallery.html",
-        {
-            "posts": views,
-            "next_url": _next_link(request, views, len(rows) > PAGE_SIZE),
-            "title": "Home",
-            "heading": "Home",
-        },
+        lambda session, max_id, limit: q.home(session, actor.id, max_id=max_id, limit=limit),
+        viewer=actor.id,
+        title="Home",
+        heading="Home",
     )
 
 
@@ -159,26 +169,15 @@ async def post_page(request: Request) -> Response:
 
 
 async def tag_page(request: Request) -> Response:
-    svc = services(request)
     tag = request.path_params["tag"]
     if not tag or len(tag) > 100:
         raise NotFound("No such hashtag.")
-    max_id = _cursor(request)
-    viewer = await _viewer_id(request)
-    async with svc.db.session() as session:
-        rows = await q.by_tag(session, tag, max_id=max_id, limit=PAGE_SIZE + 1)
-        views = await build_post_views(
-            session, rows[:PAGE_SIZE], svc.urls, svc.config.instance.domain, viewer
-        )
-    return await render(
+    return await _grid_page(
         request,
-        "gallery.html",
-        {
-            "posts": views,
-            "next_url": _next_link(request, views, len(rows) > PAGE_SIZE),
-            "title": f"#{tag}",
-            "heading": f"#{tag}",
-        },
+        lambda session, max_id, limit: q.by_tag(session, tag, max_id=max_id, limit=limit),
+        viewer=await _viewer_id(request),
+        title=f"#{tag}",
+        heading=f"#{tag}",
     )
 
 

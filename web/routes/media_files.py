@@ -6,18 +6,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
+from federation.vocab import MIME_BY_EXT
 from storage.blobs import is_valid_key
 from tessera.errors import NotFound
 from web.context import services
-
-MIME_BY_EXT = {
-    "png": "image/png",
-    "jpg": "image/jpeg",
-    "jpeg": "image/jpeg",
-    "webp": "image/webp",
-    "gif": "image/gif",
-    "avif": "image/avif",
-}
 
 
 async def media_file(request: Request) -> Response:

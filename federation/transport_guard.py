@@ -1,0 +1,260 @@
+"""The SSRF guard of the outbound HTTP client: which URLs and addresses we connect to.
+
+Anyone on the fediverse can make us fetch a URL (an actor's key, an avatar, a redirect), so
+without a guard a stranger could make the server read its own admin ports, the cloud
+metadata service at 169.254.169.254 or the office network. Unless
+``federation.allow_private_addresses`` is set (tests, closed networks), a request is only
+made to an http(s) URL whose host resolves to globally routable addresses - *all* of them.
+
+DNS rebinding: checking a name and then letting the HTTP library resolve it again opens a
+window in which a hostile DNS server answers "public" to the check and "127.0.0.1" to the
+connect. So the check happens where the socket is opened: :class:`GuardedBackend` is an
+httpcore network backend whose ``connect_tcp`` resolves the name once, refuses it if any
+address is not public, and connects to the vetted IP literals only. TLS still verifies the
+certificate against the host *name*: httpcore passes the origin's name as
+``server_hostname`` to ``start_tls`` independently of what ``connect_tcp`` connected to.
+Every connection goes through it - the first request, every redirect hop (each hop opens
+its own connection unless one to the same, already vetted origin is kept alive).
+
+httpx 0.28 does not let a caller choose the network backend of :class:`httpx.AsyncHTTPTransport`,
+so :class:`GuardedHTTPTransport` builds the httpcore pool itself (with the same options httpx
+would use) and installs it as the transport's ``_pool``, the one attribute
+``handle_async_request`` uses. If a later httpx renames that attribute, construction fails
+loudly instead of silently connecting unguarded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import ssl
+from collections.abc import Iterable
+from urllib.parse import urljoin, urlsplit
+
+import certifi
+import httpcore
+import httpx
+
+from federation.transport_errors import AddressRefused, NetworkError, RedirectRefused
+
+__all__ = [
+    "GuardedBackend",
+    "GuardedHTTPTransport",
+    "IPAddress",
+    "check_address",
+    "check_url",
+    "next_hop",
+    "origin_of",
+    "resolve_checked",
+]
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+"""RFC 6052 well-known NAT64 prefix: the last 32 bits are an IPv4 address."""
+
+_CLASSES: tuple[tuple[str, str], ...] = (
+    ("is_loopback", "a loopback address"),
+    ("is_unspecified", "an unspecified address"),
+    ("is_link_local", "a link-local address"),
+    ("is_multicast", "a multicast address"),
+    ("is_private", "a private address"),
+    ("is_reserved", "a reserved address"),
+)
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, str] | None:
+    """The IPv4 address an IPv6 form stands for (mapped, 6to4, NAT64), with its name."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped, "IPv4-mapped"
+    if ip.sixtofour is not None:
+        return ip.sixtofour, "6to4"
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF), "NAT64"
+    return None
+
+
+def check_address(ip: IPAddress | str) -> str | None:
+    """Why we must not connect to ``ip`` (a short reason), or None when it is public.
+
+    IPv6 forms that carry an IPv4 address (``::ffff:a.b.c.d``, 6to4 ``2002::/16``, NAT64
+    ``64:ff9b::/96``) are judged by the IPv4 address they reach: ``::ffff:127.0.0.1`` is
+    loopback, while a NAT64 address of a public server (what DNS64 hands out on IPv6-only
+    hosts) stays allowed. Anything Python does not consider globally reachable (e.g. the
+    100.64.0.0/10 carrier-grade NAT range) is refused as well.
+    """
+    if isinstance(ip, str):
+        try:
+            ip = ipaddress.ip_address(ip.split("%", 1)[0])
+        except ValueError:
+            return "not an IP address"
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            inner, form = embedded
+            reason = check_address(inner)
+            return f"{reason} in {form} form" if reason else None
+    for attribute, reason in _CLASSES:
+        if getattr(ip, attribute):
+            return reason
+    if not ip.is_global:
+        return "not a globally routable address"
+    return None
+
+
+def _literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+def check_url(url: str, *, allow_private: bool) -> None:
+    """Refuse URLs we never fetch, before any DNS or connection.
+
+    Only http(s) URLs with a host and without credentials (httpx would turn them into an
+    Authorization header). A literal IP host is checked here already, so an obviously
+    private target costs nothing; host names are checked at connect time by
+    :class:`GuardedBackend`.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        _ = parts.port  # raises ValueError for a malformed port
+    except ValueError:
+        raise AddressRefused.for_url(url, "not a valid URL") from None
+    if parts.scheme not in _DEFAULT_PORTS:
+        raise AddressRefused.for_url(url, "only http and https URLs are fetched")
+    if not host:
+        raise AddressRefused.for_url(url, "the URL has no host")
+    if parts.username is not None or parts.password is not None:
+        raise AddressRefused.for_url(url, "URLs with credentials are not fetched")
+    literal = _literal(host)
+    if literal is not None and not allow_private:
+        reason = check_address(literal)
+        if reason:
+            raise AddressRefused.for_url(url, f"{literal} is {reason}")
+
+
+def origin_of(url: str) -> tuple[str, str, int] | None:
+    """(scheme, lower-cased host, port with defaults filled in), or None if not http(s)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    scheme = parts.scheme.lower()
+    return scheme, parts.hostname.lower().rstrip("."), port or _DEFAULT_PORTS[scheme]
+
+
+def next_hop(current: str, location: str | None) -> str:
+    """The absolute URL a redirect points to, or :class:`RedirectRefused`.
+
+    Relative ``Location`` values are resolved against the current URL. A hop from https to
+    http is refused: it would send our signed request (and trust the answer) in clear text.
+    """
+    if not location or not location.strip():
+        raise RedirectRefused.for_url(current, "a redirect without a Location header")
+    target = urljoin(current, location.strip())
+    scheme = urlsplit(target).scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise RedirectRefused.for_url(current, "a redirect to a URL that is not http(s)")
+    if urlsplit(current).scheme.lower() == "https" and scheme == "http":
+        raise RedirectRefused.for_url(current, "a redirect from https to http")
+    return target
+
+
+async def resolve_checked(host: str, port: int, *, allow_private: bool) -> list[str]:
+    """Resolve ``host`` once and return the IP literals to connect to, in resolver order.
+
+    With ``allow_private`` False, the whole name is refused when ANY address is not public:
+    a name that also points at 127.0.0.1 is hostile or misconfigured either way.
+    """
+    url = f"//{host}:{port}"
+    literal = _literal(host)
+    if literal is not None:
+        addresses: list[str] = [str(literal)]
+    else:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError):
+            raise NetworkError.for_url(url, "the host name does not resolve") from None
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        if not addresses:
+            raise NetworkError.for_url(url, "the host name does not resolve")
+    if not allow_private:
+        for address in addresses:
+            reason = check_address(address)
+            if reason:
+                raise AddressRefused.for_url(url, f"{host} resolves to {reason}")
+    return addresses
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """An httpcore backend that connects only to addresses :func:`resolve_checked` vetted."""
+
+    def __init__(self, *, allow_private: bool) -> None:
+        self._allow_private = allow_private
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = await resolve_checked(host, port, allow_private=self._allow_private)
+        last: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address,
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc  # try the next address, as a resolver-order client would
+        assert last is not None
+        raise last
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("unix sockets are not used for federation")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class GuardedHTTPTransport(httpx.AsyncHTTPTransport):
+    """httpx's own transport (request/response mapping, exception mapping) over an httpcore
+    pool whose every connection goes through :class:`GuardedBackend`. HTTP/1.1 only, no
+    proxies from the environment, no retries (the caller's policy decides)."""
+
+    def __init__(self, *, allow_private: bool, limits: httpx.Limits) -> None:
+        context = ssl.create_default_context(cafile=certifi.where())
+        super().__init__(verify=context, http1=True, http2=False, limits=limits, trust_env=False)
+        if not isinstance(vars(self).get("_pool"), httpcore.AsyncConnectionPool):
+            raise RuntimeError("this httpx version keeps its pool elsewhere; update the guard")
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            http1=True,
+            http2=False,
+            network_backend=GuardedBackend(allow_private=allow_private),
+        )
