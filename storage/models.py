@@ -233,3 +233,7 @@ class Tombstone(SQLModel, table=True):
 
 
 ALL_TABLES = SQLModel.metadata
+
+
+# Registers the federation tables on the same metadata (kept in their own module for size).
+from storage import federation_models  # noqa: E402, F401
