@@ -1,4 +1,4 @@
-"""The SSRF guard of the outbound HTTP client: which URLs and addresses we connect to.
+"""The limits of the outbound HTTP client: which addresses we connect to, what we accept back.
 
 Anyone on the fediverse can make us fetch a URL (an actor's key, an avatar, a redirect), so
 without a guard a stranger could make the server read its own admin ports, the cloud
@@ -21,12 +21,16 @@ so :class:`GuardedHTTPTransport` builds the httpcore pool itself (with the same 
 would use) and installs it as the transport's ``_pool``, the one attribute
 ``handle_async_request`` uses. If a later httpx renames that attribute, construction fails
 loudly instead of silently connecting unguarded.
+
+On the way back, :func:`check_answer` and :func:`read_capped` refuse compressed or
+unexpected media types and bodies past a size cap while they stream in.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 import ssl
 from collections.abc import Iterable
@@ -36,16 +40,27 @@ import certifi
 import httpcore
 import httpx
 
-from federation.transport_errors import AddressRefused, NetworkError, RedirectRefused
+from federation.transport_errors import (
+    AddressRefused,
+    BadContentType,
+    BadDocument,
+    NetworkError,
+    RedirectRefused,
+    ResponseTooLarge,
+)
 
 __all__ = [
     "GuardedBackend",
     "GuardedHTTPTransport",
     "IPAddress",
     "check_address",
+    "check_answer",
     "check_url",
+    "media_type",
     "next_hop",
     "origin_of",
+    "read_capped",
+    "read_snippet",
     "resolve_checked",
 ]
 
@@ -258,3 +273,62 @@ class GuardedHTTPTransport(httpx.AsyncHTTPTransport):
             http2=False,
             network_backend=GuardedBackend(allow_private=allow_private),
         )
+
+
+# -- what we accept back ----------------------------------------------------------------
+
+_TOKEN = re.compile(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+")
+_SNIPPET_BYTES = 2048
+
+
+def media_type(content_type: str | None) -> str:
+    """The lower-cased ``type/subtype`` of a Content-Type value, '' when absent or malformed.
+
+    Only token characters survive, so the value can go into an error message safely."""
+    if not content_type:
+        return ""
+    candidate = content_type.split(";", 1)[0].strip().lower()
+    return candidate[:100] if _TOKEN.fullmatch(candidate) else ""
+
+
+def check_answer(url: str, response: httpx.Response, media_types: frozenset[str] | None) -> None:
+    """Refuse a compressed answer (we asked for identity; decoding would let a small body
+    expand past the cap) and, when ``media_types`` is given, any other media type."""
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise BadDocument.for_url(url, "the answer uses a content encoding we did not ask for")
+    if media_types is None:
+        return
+    found = media_type(response.headers.get("content-type"))
+    if found not in media_types:
+        raise BadContentType.for_url(
+            url, f"expected a JSON document, got {found or 'no valid content type'}"
+        )
+
+
+async def read_capped(url: str, response: httpx.Response, limit: int) -> bytes:
+    """Read at most ``limit`` bytes as they arrive; refuse at once when Content-Length
+    already declares more. httpx's ``aread()`` would buffer any size first."""
+    declared = response.headers.get("content-length")
+    if declared and re.fullmatch(r"\s*[0-9]+\s*", declared) and int(declared) > limit:
+        raise ResponseTooLarge.for_url(url, f"the answer declares more than {limit} bytes")
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in response.aiter_raw():
+        total += len(chunk)
+        if total > limit:
+            raise ResponseTooLarge.for_url(url, f"the answer is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_snippet(response: httpx.Response) -> str:
+    """The start of an inbox's answer, for logs; the rest is never read."""
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in response.aiter_raw():
+        chunks.append(chunk)
+        total += len(chunk)
+        if total >= _SNIPPET_BYTES:
+            break
+    return b"".join(chunks)[:_SNIPPET_BYTES].decode("utf-8", errors="replace")

@@ -37,8 +37,11 @@ RESTRICTED = {
 }
 # Sessions are passed through services to storage's named queries; services and web may
 # hold an AsyncSession object and type-annotate with it, so sqlmodel's session module is
-# allowed there for typing and transactions.
+# allowed there for typing and transactions. The effectful half of federation (outbox,
+# delivery, inbox processing, fetch caching) writes rows in the caller's transaction too.
 EXTRA = {
+    ("federation", "sqlmodel"),
+    ("federation", "sqlalchemy"),
     ("services", "sqlmodel"),
     ("services", "sqlalchemy"),
     ("web", "sqlmodel"),
