@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.federation_models import Delivery, OutboxActivity
 from storage.ids import new_id
-from storage.models import Actor, Follow
+from storage.models import Actor, Follow, utcnow
 
 
 def inbox_for(actor: Actor) -> str | None:
@@ -50,12 +51,16 @@ async def enqueue_activity(
     activity: dict[str, Any],
     inboxes: Iterable[str],
     local_base_url: str,
+    now: datetime | None = None,
 ) -> OutboxActivity | None:
     """Store ``activity`` and a pending delivery to each remote inbox (no commit here).
 
     Inboxes on our own instance are skipped: local recipients see the rows directly.
-    Returns None when there is nobody to deliver to (nothing is stored then).
+    Returns None when there is nobody to deliver to (nothing is stored then). ``now`` (the
+    injectable clock) dates the rows: deliveries are due from then, and retried for at
+    most the configured age counted from then.
     """
+    when = now or utcnow()
     local_host = urlsplit(local_base_url).netloc.lower()
     targets = sorted({url for url in inboxes if url and urlsplit(url).netloc.lower() != local_host})
     if not targets:
@@ -70,6 +75,7 @@ async def enqueue_activity(
         actor_id=actor.id,
         activity_type=str(activity.get("type", "")),
         payload=json.dumps(activity, separators=(",", ":"), ensure_ascii=False),
+        created_at=when,
     )
     if existing is None:
         session.add(outbox)
@@ -87,6 +93,8 @@ async def enqueue_activity(
                     activity_id=outbox.id,
                     inbox_url=url,
                     host=urlsplit(url).netloc.lower(),
+                    created_at=when,
+                    next_attempt_at=when,
                 )
             )
     await session.flush()

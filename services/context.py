@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from federation.transport import Transport
 from federation.urls import Urls
 from storage.blobs import LocalBlobStore
 from storage.db import Database
@@ -30,9 +31,29 @@ class Services:
         default_factory=lambda: asyncio.Semaphore(max(1, (os.cpu_count() or 2)))
     )
 
+    _transport: Transport | None = field(default=None, init=False, repr=False)
+
     @property
     def urls(self) -> Urls:
         return Urls(self.config.base_url)
+
+    @property
+    def transport(self) -> Transport:
+        """The one outbound HTTP client, made on first use (nothing opens at start-up)."""
+        if self._transport is None:
+            self._transport = Transport(
+                user_agent=f"Tessera/0.1.0 (+{self.config.base_url})",
+                allow_private_addresses=self.config.federation.allow_private_addresses,
+                clock=self.clock,
+            )
+        return self._transport
+
+    async def close(self) -> None:
+        """Close what the services opened: the outbound client, then the database."""
+        if self._transport is not None:
+            transport, self._transport = self._transport, None
+            await transport.close()
+        await self.db.dispose()
 
     @classmethod
     def from_config(cls, config: Config) -> Services:

@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from federation.content import extract_hashtags, render_caption
 from media.pipeline import MediaLimits, ProcessedImage, process_image
+from services import federate
 from services.context import Services
 from services.generation import prompt_and_model
 from storage import posts as q
@@ -172,8 +173,8 @@ async def create_post(
         raise InvalidInput("A post needs at least one image.")
     if len(uploads) > limit:
         raise InvalidInput(f"A post can have at most {limit} images; you sent {len(uploads)}.")
-    if in_reply_to is None and not uploads and not fields.caption.strip():
-        raise InvalidInput("The post is empty.")
+    if not uploads and not fields.caption.strip():
+        raise InvalidInput("The reply is empty.")
     for upload in uploads:
         _check_focus(upload.focus)
         if len(upload.description) > services.config.media.max_alt_text:
@@ -190,42 +191,72 @@ async def create_post(
             attachment_from(p, batch, actor_id=author.id, upload=u)
             for p, u in zip(processed, uploads, strict=True)
         ]
-        urls = services.urls
-        post_id = new_id()
         async with services.db.transaction() as session:
-            post = Post(
-                id=post_id,
-                actor_id=author.id,
-                ap_id=urls.post_id(author.username, post_id),
-                url=urls.post_page(author.username, post_id),
-                local=True,
-                visibility=fields.visibility,
-                caption_source=fields.caption,
-                content_html=render_caption(fields.caption, tag_url=urls.tags_base()),
-                content_warning=fields.content_warning.strip(),
-                sensitive=fields.sensitive or bool(fields.content_warning.strip()),
+            post = await insert_post(
+                session,
+                services,
+                author,
+                fields,
+                attachments,
+                in_reply_to=in_reply_to,
                 prompt=prompt,
                 model_name=model_name,
-                in_reply_to_id=in_reply_to.id if in_reply_to else None,
-                in_reply_to_ap_id=in_reply_to.ap_id if in_reply_to else None,
-                created_at=services.clock(),
             )
-            session.add(post)
-            await session.flush()
-            for position, media in enumerate(attachments):
-                media.post_id = post.id
-                media.position = position
-                session.add(media)
-            await _set_tags(session, post, fields.caption)
-            if in_reply_to is not None:
-                parent = await session.get(Post, in_reply_to.id)
-                if parent is not None:
-                    parent.replies_count += 1
-                    session.add(parent)
         return post
     except BaseException:
         await batch.discard()
         raise
+
+
+async def insert_post(
+    session: AsyncSession,
+    services: Services,
+    author: Actor,
+    fields: PostFields,
+    attachments: Sequence[MediaAttachment],
+    *,
+    in_reply_to: Post | None,
+    prompt: str,
+    model_name: str,
+    language: str | None = None,
+) -> Post:
+    """The rows of a new post (its images in order, its tags, the parent's reply count)
+    and its federation, in the caller's transaction. The web form (``create_post``) and
+    the client API (``services.api_posts``) both publish through here."""
+    urls = services.urls
+    post_id = new_id()
+    post = Post(
+        id=post_id,
+        actor_id=author.id,
+        ap_id=urls.post_id(author.username, post_id),
+        url=urls.post_page(author.username, post_id),
+        local=True,
+        visibility=fields.visibility,
+        caption_source=fields.caption,
+        content_html=render_caption(fields.caption, tag_url=urls.tags_base()),
+        content_warning=fields.content_warning.strip(),
+        sensitive=fields.sensitive or bool(fields.content_warning.strip()),
+        language=language,
+        prompt=prompt,
+        model_name=model_name,
+        in_reply_to_id=in_reply_to.id if in_reply_to else None,
+        in_reply_to_ap_id=in_reply_to.ap_id if in_reply_to else None,
+        created_at=services.clock(),
+    )
+    session.add(post)
+    await session.flush()
+    for position, media in enumerate(attachments):
+        media.post_id = post.id
+        media.position = position
+        session.add(media)
+    await _set_tags(session, post, fields.caption)
+    if in_reply_to is not None:
+        parent = await session.get(Post, in_reply_to.id)
+        if parent is not None:
+            parent.replies_count += 1
+            session.add(parent)
+    await federate.post_created(services, session, author, post)
+    return post
 
 
 async def _own_post(session: AsyncSession, post_id: int, actor: Actor) -> Post:
@@ -268,6 +299,7 @@ async def edit_post(
                 item.description = descriptions[item.id]
                 session.add(item)
         await _set_tags(session, post, fields.caption)
+        await federate.post_updated(services, session, actor, post)
         return post
 
 
@@ -292,6 +324,7 @@ async def delete_post(
             session.add(
                 Tombstone(ap_id=post.ap_id, former_type="Note", deleted_at=services.clock())
             )
+        await federate.post_deleted(services, session, post)
         for item in media:
             await session.delete(item)
         await session.delete(post)
@@ -327,13 +360,19 @@ async def _set_reaction(
                 select(model).where(model.actor_id == actor.id, model.post_id == post.id)
             )
         ).first()
+        row = existing
         if on and existing is None:
-            session.add(model(id=new_id(), actor_id=actor.id, post_id=post.id))
+            row = model(
+                id=new_id(), actor_id=actor.id, post_id=post.id, created_at=services.clock()
+            )
+            session.add(row)
             setattr(post, counter, getattr(post, counter) + 1)
         elif not on and existing is not None:
             await session.delete(existing)
             setattr(post, counter, max(0, getattr(post, counter) - 1))
         session.add(post)
+        if row is not None and on != (existing is not None):
+            await federate.reaction_changed(services, session, actor, post, row, on=on)
         return post
 
 

@@ -235,5 +235,5 @@ class Tombstone(SQLModel, table=True):
 ALL_TABLES = SQLModel.metadata
 
 
-# Registers the federation tables on the same metadata (kept in their own module for size).
-from storage import federation_models  # noqa: E402, F401
+# Registers the federation and client API tables on the same metadata (own modules, for size).
+from storage import federation_models, oauth_models  # noqa: E402, F401

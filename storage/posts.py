@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import and_, exists, or_
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -25,20 +28,52 @@ from storage.models import (
 )
 
 
-def _page(stmt, max_id: int | None, limit: int):  # type: ignore[no-untyped-def]
+class unindexed(FunctionElement):
+    """A column the query planner must not pick an index for (``+column`` in SQLite).
+
+    SQLite plans without statistics (the app never runs ``ANALYZE``), so a filter on a
+    low-cardinality column such as ``visibility`` looks selective to it: it would read
+    every public post through ``ix_post_visibility_local_id`` and sort them, instead of
+    walking the right index in page order and stopping after one page (150 ms against
+    0.3 ms for a home page at 100,000 posts). Other databases get the bare column.
+    """
+
+    inherit_cache = True
+
+    def __init__(self, column: Any) -> None:
+        super().__init__(column)
+        self.type = column.type
+
+
+@compiles(unindexed, "sqlite")
+def _unindexed_sqlite(element: unindexed, compiler: Any, **kw: Any) -> str:
+    return f"+{compiler.process(element.clauses, **kw)}"
+
+
+@compiles(unindexed)
+def _unindexed_default(element: unindexed, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+def _page(stmt, max_id: int | None, limit: int, key: Any = None):  # type: ignore[no-untyped-def]
+    key = col(Post.id) if key is None else key
     if max_id is not None:
-        stmt = stmt.where(col(Post.id) < max_id)
-    return stmt.order_by(col(Post.id).desc()).limit(limit)
+        stmt = stmt.where(key < max_id)
+    return stmt.order_by(key.desc()).limit(limit)
 
 
 def _visible_to(viewer_id: int | None):  # type: ignore[no-untyped-def]
-    """Public and unlisted for everyone; followers-only for the author and accepted followers."""
-    clauses = [col(Post.visibility).in_(("public", "unlisted"))]
+    """Public and unlisted for everyone; followers-only for the author and accepted followers.
+
+    A filter applied to rows another condition found, never a way in: see ``unindexed``.
+    """
+    visibility, author = unindexed(col(Post.visibility)), unindexed(col(Post.actor_id))
+    clauses = [visibility.in_(("public", "unlisted"))]
     if viewer_id is not None:
-        clauses.append(col(Post.actor_id) == viewer_id)
+        clauses.append(author == viewer_id)
         clauses.append(
             and_(
-                col(Post.visibility) == "followers",
+                visibility == "followers",
                 exists().where(
                     col(Follow.follower_id) == viewer_id,
                     col(Follow.followee_id) == col(Post.actor_id),
@@ -85,28 +120,46 @@ async def by_actor(
 async def by_tag(
     session: AsyncSession, tag: str, *, max_id: int | None, limit: int
 ) -> list[tuple[Post, Actor]]:
+    # Walk ix_post_hashtag_tag_post newest first and stop after one page: the page order
+    # is post_hashtag.post_id (the same number as post.id), and visibility only filters.
     stmt = (
         select(Post, Actor)
         .join(PostHashtag, col(PostHashtag.post_id) == col(Post.id))
         .join(Hashtag, col(Hashtag.id) == col(PostHashtag.hashtag_id))
         .join(Actor, col(Actor.id) == col(Post.actor_id))
-        .where(col(Hashtag.name) == tag.lower(), col(Post.visibility) == "public")
+        .where(col(Hashtag.name) == tag.lower(), unindexed(col(Post.visibility)) == "public")
     )
-    return [(p, a) for p, a in (await session.exec(_page(stmt, max_id, limit))).all()]
+    page = _page(stmt, max_id, limit, key=col(PostHashtag.post_id))
+    return [(p, a) for p, a in (await session.exec(page)).all()]
 
 
 async def home(
     session: AsyncSession, viewer_id: int, *, max_id: int | None, limit: int
 ) -> list[tuple[Post, Actor]]:
-    """The viewer's own posts and those of accounts they follow."""
+    """The viewer's own posts, those of accounts they follow and those they boosted
+    (a boosted post sits at its own place in time, not at the boost's).
+
+    Posts are walked newest first by primary key and the author is only a filter, so a
+    page stops at its last match: about 150 rows for someone following 200 of 1,000 active
+    accounts (0.3 ms at 100,000 posts, against 90-150 ms when SQLite read every post of
+    the followed accounts, or every public post, and sorted them). Someone following only
+    quiet accounts walks further (the whole table when nobody they follow posts); a
+    per-user home feed written at publish time is what removes that case.
+    """
     followed = select(Follow.followee_id).where(
         Follow.follower_id == viewer_id, Follow.state == "accepted"
     )
+    boosted = select(Boost.post_id).where(col(Boost.actor_id).in_(followed))
+    author = unindexed(col(Post.actor_id))
     stmt = (
         select(Post, Actor)
         .join(Actor, col(Actor.id) == col(Post.actor_id))
         .where(
-            or_(col(Post.actor_id) == viewer_id, col(Post.actor_id).in_(followed)),
+            or_(
+                author == viewer_id,
+                author.in_(followed),
+                col(Post.id).in_(boosted),
+            ),
             _visible_to(viewer_id),
         )
     )

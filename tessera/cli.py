@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
         help="do not create an 'admin' account when the instance has no users",
     )
     sub.add_parser("migrate", help="apply pending database migrations")
+    sub.add_parser(
+        "worker", help="run the background workers (deliveries, inbox) until SIGINT or SIGTERM"
+    )
     sub.add_parser("check-config", help="validate the configuration and print it")
 
     user = sub.add_parser("user", help="manage local users")
@@ -62,6 +65,16 @@ def _parser() -> argparse.ArgumentParser:
     disable.add_argument("name")
     enable = user_sub.add_parser("enable", help="enable a disabled local user")
     enable.add_argument("name")
+
+    token = sub.add_parser("token", help="manage client API tokens")
+    token_sub = token.add_subparsers(dest="token_command", metavar="ACTION")
+    token_sub.required = True
+    token_create = token_sub.add_parser(
+        "create", help="print a new bearer token for a local user (the last word printed)"
+    )
+    token_create.add_argument("name", help="the local user the token acts as")
+    token_create.add_argument("--scopes", default="read write follow", help="space-separated")
+    token_create.add_argument("--app", default="tessera CLI", help="the name shown under Apps")
     return parser
 
 
@@ -135,6 +148,30 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
         proxy_headers=config.server.trusted_proxy,
         server_header=False,
     )
+    return 0
+
+
+def cmd_worker(config: Config, _args: argparse.Namespace) -> int:
+    """The workers ``serve`` also runs, in a process of their own (e.g. beside several
+    web processes); claims are atomic, so both may run at once."""
+    import signal
+
+    from federation.delivery import run_workers
+
+    _ensure_data_dirs(config)
+
+    async def work(services: Any) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        print(f"Tessera worker running for {config.base_url}", flush=True)
+        try:
+            await run_workers(services, stop)
+        finally:
+            await services.close()
+
+    _run(lambda: _with_services(config, work))
     return 0
 
 
@@ -221,11 +258,26 @@ def cmd_user(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_token(config: Config, args: argparse.Namespace) -> int:
+    from services.api_tokens import create_script_token
+
+    _ensure_data_dirs(config)
+
+    async def create(services: Any) -> str:
+        return await create_script_token(services, args.name, scopes=args.scopes, app_name=args.app)
+
+    value = _run(lambda: _with_services(config, create))
+    print(f"created a token for {args.name} (scopes: {args.scopes}): {value}")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "serve": cmd_serve,
     "migrate": cmd_migrate,
+    "worker": cmd_worker,
     "check-config": cmd_check_config,
     "user": cmd_user,
+    "token": cmd_token,
 }
 
 

@@ -60,6 +60,7 @@ class MediaConfig:
 class FederationConfig:
     allow_private_addresses: bool = False
     authorized_fetch: bool = False
+    delivery_max_age_hours: int = 72
 
 
 @dataclass(frozen=True)

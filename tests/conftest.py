@@ -64,12 +64,12 @@ def config(tmp_path: Path, migrated_template: Path, config_overrides: dict[str, 
 async def services(config: Config) -> AsyncIterator[Services]:
     svc = Services.from_config(config)
     yield svc
-    await svc.db.dispose()
+    await svc.close()
 
 
 @pytest.fixture
 async def client(config: Config, services: Services) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(config, services=services)
+    app = create_app(config, services=services, run_workers=False)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=config.base_url) as c:
         yield c

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,12 +17,25 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from federation.delivery import run_workers as _run_workers
 from services.context import Services
 from tessera.config import Config
 from tessera.errors import TesseraError
+from web import api
 from web.context import CSRF_COOKIE, TEMPLATES_DIR, SignInRequired, WebState, redirect, render
 from web.middleware import BodySizeLimit, SecurityHeaders
-from web.routes import account, activitypub, admin, compose, feeds, gallery, media_files, wellknown
+from web.routes import (
+    account,
+    activitypub,
+    admin,
+    compose,
+    feeds,
+    gallery,
+    inbox,
+    media_files,
+    social,
+    wellknown,
+)
 from web.security import SlidingWindowLimiter, load_or_create_secret
 
 log = logging.getLogger("tessera.web")
@@ -68,8 +82,14 @@ def _templates() -> Jinja2Templates:
     return templates
 
 
-def create_app(config: Config, *, services: Services | None = None) -> Starlette:
-    """Build the app. Nothing touches the network; the database is opened lazily."""
+def create_app(
+    config: Config, *, services: Services | None = None, run_workers: bool = True
+) -> Starlette:
+    """Build the app. Nothing touches the network; the database is opened lazily.
+
+    With ``run_workers`` the lifespan runs the background workers (deliveries, inbox
+    processing) beside the server; tests turn it off and step them with ``run_once()``.
+    """
     svc = services or Services.from_config(config)
     state = WebState(
         services=svc,
@@ -86,22 +106,33 @@ def create_app(config: Config, *, services: Services | None = None) -> Starlette
             path in ("/compose", "/settings/profile")
             or path.startswith("/api/v1/media")
             or path.startswith("/api/v2/media")
+            or path == "/api/v1/accounts/update_credentials"
         ):
             return upload_cap
         return 1024 * 1024
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
-        await svc.db.dispose()
+        stop = asyncio.Event()
+        workers = asyncio.create_task(_run_workers(svc, stop)) if run_workers else None
+        try:
+            yield
+        finally:
+            stop.set()
+            if workers is not None:
+                await workers
+            await svc.close()
 
     routes = [
+        *inbox.routes,
         *wellknown.routes,
+        *api.routes,
         *activitypub.routes,
         *feeds.routes,
         *gallery.routes,
         *account.routes,
         *compose.routes,
+        *social.routes,
         *admin.routes,
         *media_files.routes,
         Mount("/static", app=StaticFiles(directory=str(STATIC_DIR)), name="static"),

@@ -194,7 +194,14 @@ async def render(
 ) -> HTMLResponse:
     state = web(request)
     found = await current_user(request)
+    unread = 0
+    if found is not None:
+        from storage.social_queries import unread_count
+
+        async with state.services.db.session() as session:
+            unread = await unread_count(session, found[0].id)
     ctx: dict[str, Any] = {
+        "unread_notifications": unread,
         "instance": state.services.config.instance,
         "base_url": state.services.config.base_url,
         "me": found[0] if found else None,

@@ -91,7 +91,9 @@ def actor_view(actor: Actor, urls: Urls, local_domain: str) -> ActorView:
 
 def media_view(media: MediaAttachment, urls: Urls) -> MediaView:
     def url(key: str | None) -> str:
-        return urls.media(key) if key else (media.remote_url or "")
+        # Remote images are served from our own copy; one we could not fetch shows a
+        # placeholder rather than hot-linking the other server (a privacy leak).
+        return urls.media(key) if key else f"{urls.base}/static/unavailable.svg"
 
     aspect = media.width / media.height if media.height else 1.0
     return MediaView(
@@ -112,9 +114,10 @@ def media_view(media: MediaAttachment, urls: Urls) -> MediaView:
 
 
 def post_url(post: Post, author: Actor, urls: Urls) -> str:
-    if post.local:
+    """Our page for the post; remote posts render here too, like local ones."""
+    if author.domain is None:
         return urls.post_page(author.username, post.id)
-    return post.url or post.ap_id
+    return f"{urls.base}/@{author.username}@{author.domain}/{post.id}"
 
 
 async def build_post_views(

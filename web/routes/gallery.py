@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from storage import accounts as accounts_q
 from storage import posts as q
+from storage import social_queries as social_q
 from storage.models import Actor, Post, Tombstone
 from tessera.errors import Gone, InvalidInput, NotFound
 from web.context import current_user, render, require_user, services
@@ -105,6 +106,18 @@ async def _actor_from_path(request: Request) -> Actor:
     return actor
 
 
+async def _relationship(session: AsyncSession, viewer: int | None, target: int) -> str | None:
+    """How the viewer stands towards the profile: following, requested, blocking or None."""
+    if viewer is None or viewer == target:
+        return None
+    if await social_q.block_between(session, viewer, target) is not None:
+        return "blocking"
+    follow = await accounts_q.follow_between(session, viewer, target)
+    if follow is None:
+        return None
+    return "following" if follow.state == "accepted" else "requested"
+
+
 async def profile(request: Request) -> Response:
     svc = services(request)
     actor = await _actor_from_path(request)
@@ -118,6 +131,7 @@ async def profile(request: Request) -> Response:
             session, rows[:PAGE_SIZE], svc.urls, svc.config.instance.domain, viewer
         )
         followers, following = await accounts_q.follow_counts(session, actor.id)
+        relationship = await _relationship(session, viewer, actor.id)
     who = actor_view(actor, svc.urls, svc.config.instance.domain)
     return await render(
         request,
@@ -128,6 +142,7 @@ async def profile(request: Request) -> Response:
             "next_url": _next_link(request, views, len(rows) > PAGE_SIZE),
             "followers": followers,
             "following": following,
+            "relationship": relationship,
             "feed_url": f"{svc.urls.profile(actor.username)}.atom"
             if actor.domain is None
             else None,

@@ -1,0 +1,107 @@
+"""Update{Person}, Delete{actor} and Move.
+
+An actor may only describe itself: an Update whose embedded actor is not the activity's
+actor is ignored, and the embedded document goes through the same tolerant-but-strict
+reader as a fetched one (``federation.remote_actors.parse_actor``), written by the same
+upsert (which refuses to touch local accounts or take another row's handle).
+
+Delete{actor} (actor == object) removes what that account left here - follows both ways,
+likes and boosts (with their counters), posts and their files, blocks, notifications - and
+keeps the actor row, marked suspended, so reports that name it still resolve and a late
+activity from it is recognised and refused.
+
+Move is ignored for now: following the new account on users' behalf needs their consent.
+"""
+
+from __future__ import annotations
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from federation.fetch import get_actor
+from federation.handlers.base import DONE, IGNORED, InboxContext
+from federation.handlers.note_store import delete_post_rows, release_blobs
+from federation.remote_actors import RemoteActorFields, parse_actor
+from storage import inbox_queries as q
+from storage import remote_queries
+from storage.models import Actor, Boost, Like, Post
+
+
+def _record(fields: RemoteActorFields) -> remote_queries.ActorRecord:
+    return remote_queries.ActorRecord(
+        ap_id=fields.ap_id,
+        domain=fields.domain,
+        actor_type=fields.actor_type,
+        username=fields.username,
+        display_name=fields.display_name,
+        bio_html=fields.summary_html,
+        url=fields.url,
+        inbox_url=fields.inbox,
+        shared_inbox_url=fields.shared_inbox,
+        outbox_url=fields.outbox,
+        followers_url=fields.followers,
+        following_url=fields.following,
+        key_id=fields.key_id,
+        public_key_pem=fields.public_key_pem,
+        avatar_remote_url=fields.avatar_url,
+        header_remote_url=fields.header_url,
+        manually_approves_followers=fields.manually_approves_followers,
+        discoverable=fields.discoverable,
+    )
+
+
+async def on_update_actor(ctx: InboxContext) -> str:
+    """Refresh the sender's row from the embedded document (its id must be the sender)."""
+    actor_url = ctx.activity.actor
+    if not actor_url or ctx.is_local(actor_url) or ctx.activity.object_id != actor_url:
+        return IGNORED
+    embedded = ctx.activity.object
+    if not isinstance(embedded, dict):
+        await get_actor(ctx.services, actor_url, refresh=True)
+        return DONE
+    fields = parse_actor(embedded, fetched_from=actor_url)
+    if fields is None:
+        return IGNORED
+    async with ctx.services.db.session() as session:
+        current = await q.actor_by_ap_id(session, actor_url)
+    if current is not None and current.suspended:
+        return IGNORED
+    try:
+        await remote_queries.upsert_remote_actor(
+            ctx.services.db, _record(fields), now=ctx.services.clock()
+        )
+    except remote_queries.HandleTaken:
+        return IGNORED
+    return DONE
+
+
+async def _drop_reactions(session: AsyncSession, actor_id: int) -> None:
+    for model, counter in ((Like, "likes_count"), (Boost, "boosts_count")):
+        for row in await q.reactions_of(session, model, actor_id):
+            post = await session.get(Post, row.post_id)
+            if post is not None:
+                setattr(post, counter, max(0, getattr(post, counter) - 1))
+                session.add(post)
+            await session.delete(row)
+
+
+async def on_delete_actor(ctx: InboxContext) -> str:
+    actor_url = ctx.activity.actor
+    if not actor_url or ctx.activity.object_id != actor_url or ctx.is_local(actor_url):
+        return IGNORED
+    keys: set[str] = set()
+    async with ctx.services.db.transaction() as session:
+        actor = await q.actor_by_ap_id(session, actor_url)
+        if actor is None or actor.domain is None:
+            return IGNORED  # never heard of them: nothing to remove
+        await _drop_reactions(session, actor.id)
+        for post in await q.posts_of(session, actor.id):
+            keys |= await delete_post_rows(session, post)
+        await q.delete_follows_of(session, actor.id)
+        await q.delete_blocks_of(session, actor.id)
+        await q.delete_notifications_from(session, actor.id)
+        row = await session.get(Actor, actor.id)
+        if row is not None:
+            row.suspended = True
+            session.add(row)
+    await release_blobs(ctx.services, keys)
+    return DONE

@@ -1,0 +1,336 @@
+"""Named queries for the client API's lists: timelines, favourites, bookmarks, followers,
+notifications and threads.
+
+Every list is a cursor page on a time-ordered id (Mastodon's ``max_id``, ``since_id``,
+``min_id`` and ``limit``): ``min_id`` walks forwards from a point (ascending, then handed
+back newest first), the others walk backwards from the newest. A boost is a timeline entry
+of its own, with the boost row's id as its status id, exactly as Mastodon shows reblogs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, exists, not_, or_
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.federation_models import Block, Notification
+from storage.models import Actor, Boost, Follow, Hashtag, Like, MediaAttachment, Post, PostHashtag
+from storage.oauth_models import Bookmark
+from storage.posts import _visible_to, unindexed
+
+MAX_LIMIT = 40
+
+
+@dataclass(frozen=True)
+class Page:
+    max_id: int | None = None
+    since_id: int | None = None
+    min_id: int | None = None
+    limit: int = 20
+
+
+@dataclass
+class Entry:
+    """One status in a list: a post, or a boost of it (``boost`` and ``booster`` set)."""
+
+    post: Post
+    author: Actor
+    boost: Boost | None = None
+    booster: Actor | None = None
+    cursor: int = 0  # the id the list is paged by (a like's or bookmark's id in those lists)
+
+    @property
+    def id(self) -> int:
+        return self.boost.id if self.boost is not None else self.post.id
+
+
+def _paged(stmt: Any, id_col: Any, page: Page) -> Any:
+    if page.max_id is not None:
+        stmt = stmt.where(id_col < page.max_id)
+    if page.since_id is not None:
+        stmt = stmt.where(id_col > page.since_id)
+    if page.min_id is not None:
+        return stmt.where(id_col > page.min_id).order_by(id_col.asc()).limit(page.limit)
+    return stmt.order_by(id_col.desc()).limit(page.limit)
+
+
+async def _run(session: AsyncSession, stmt: Any, id_col: Any, page: Page) -> list[Any]:
+    rows = list((await session.exec(_paged(stmt, id_col, page))).all())
+    return rows[::-1] if page.min_id is not None else rows
+
+
+def _merge(a: list[Entry], b: list[Entry], page: Page) -> list[Entry]:
+    """Two pages of the same id space as one page, newest first."""
+    merged = sorted(a + b, key=lambda e: e.cursor, reverse=True)
+    if page.min_id is not None:
+        return merged[-page.limit :] if len(merged) > page.limit else merged
+    return merged[: page.limit]
+
+
+def _not_blocked(viewer_id: int | None, author_col: Any) -> Any:
+    if viewer_id is None:
+        return True
+    return not_(
+        exists().where(
+            or_(
+                and_(col(Block.actor_id) == viewer_id, col(Block.target_id) == author_col),
+                and_(col(Block.actor_id) == author_col, col(Block.target_id) == viewer_id),
+            )
+        )
+    )
+
+
+def _has_media() -> Any:
+    return exists().where(col(MediaAttachment.post_id) == col(Post.id))
+
+
+def _not_reply() -> Any:
+    return and_(col(Post.in_reply_to_id).is_(None), col(Post.in_reply_to_ap_id).is_(None))
+
+
+async def _posts(session: AsyncSession, page: Page, *conditions: Any) -> list[Entry]:
+    stmt = select(Post, Actor).join(Actor, col(Actor.id) == col(Post.actor_id)).where(*conditions)
+    rows = await _run(session, stmt, col(Post.id), page)
+    return [Entry(post=p, author=a, cursor=p.id) for p, a in rows]
+
+
+async def _boosts(session: AsyncSession, page: Page, *conditions: Any) -> list[Entry]:
+    booster = aliased(Actor)
+    stmt = (
+        select(Boost, booster, Post, Actor)
+        .join(booster, col(booster.id) == col(Boost.actor_id))
+        .join(Post, col(Post.id) == col(Boost.post_id))
+        .join(Actor, col(Actor.id) == col(Post.actor_id))
+        .where(unindexed(col(Post.visibility)).in_(("public", "unlisted")), *conditions)
+    )
+    rows = await _run(session, stmt, col(Boost.id), page)
+    return [Entry(post=p, author=a, boost=b, booster=r, cursor=b.id) for b, r, p, a in rows]
+
+
+def _followed(viewer_id: int) -> Any:
+    return select(Follow.followee_id).where(
+        Follow.follower_id == viewer_id, Follow.state == "accepted"
+    )
+
+
+async def home(session: AsyncSession, viewer_id: int, page: Page) -> list[Entry]:
+    """Own posts and those of followed accounts, plus their boosts (not of own posts)."""
+    followed = _followed(viewer_id)
+    author = unindexed(col(Post.actor_id))  # walk posts by id; the author only filters
+    posts = await _posts(
+        session,
+        page,
+        or_(author == viewer_id, author.in_(followed)),
+        _visible_to(viewer_id),
+        _not_blocked(viewer_id, col(Post.actor_id)),
+    )
+    boosts = await _boosts(
+        session,
+        page,
+        or_(col(Boost.actor_id) == viewer_id, col(Boost.actor_id).in_(followed)),
+        col(Post.actor_id) != viewer_id,
+        _not_blocked(viewer_id, col(Post.actor_id)),
+    )
+    return _merge(posts, boosts, page)
+
+
+async def public(
+    session: AsyncSession,
+    viewer_id: int | None,
+    page: Page,
+    *,
+    local: bool = False,
+    remote: bool = False,
+    only_media: bool = False,
+    tag: str | None = None,
+) -> list[Entry]:
+    """Public posts (no replies, no boosts), optionally of one hashtag."""
+    conditions: list[Any] = [
+        unindexed(col(Post.visibility)) == "public",  # a filter, not a way in (see unindexed)
+        _not_blocked(viewer_id, col(Post.actor_id)),
+    ]
+    if tag is None:
+        conditions.append(_not_reply())
+    else:
+        tagged = (
+            select(PostHashtag.post_id)
+            .join(Hashtag, col(Hashtag.id) == col(PostHashtag.hashtag_id))
+            .where(col(Hashtag.name) == tag.lower())
+        )
+        conditions.append(col(Post.id).in_(tagged))
+    if local:
+        conditions.append(unindexed(col(Post.local)).is_(True))
+    if remote:
+        conditions.append(unindexed(col(Post.local)).is_(False))
+    if only_media:
+        conditions.append(_has_media())
+    return await _posts(session, page, *conditions)
+
+
+async def by_account(
+    session: AsyncSession,
+    account_id: int,
+    viewer_id: int | None,
+    page: Page,
+    *,
+    only_media: bool = False,
+    exclude_replies: bool = False,
+    exclude_reblogs: bool = False,
+) -> list[Entry]:
+    conditions: list[Any] = [col(Post.actor_id) == account_id, _visible_to(viewer_id)]
+    if only_media:
+        conditions.append(_has_media())
+    if exclude_replies:
+        conditions.append(_not_reply())
+    posts = await _posts(session, page, *conditions)
+    if only_media or exclude_reblogs:
+        return posts
+    boosts = await _boosts(session, page, col(Boost.actor_id) == account_id)
+    return _merge(posts, boosts, page)
+
+
+async def _marked(
+    session: AsyncSession, model: type[Like] | type[Bookmark], viewer_id: int, page: Page
+) -> list[Entry]:
+    stmt = (
+        select(model, Post, Actor)
+        .join(Post, col(Post.id) == col(model.post_id))
+        .join(Actor, col(Actor.id) == col(Post.actor_id))
+        .where(col(model.actor_id) == viewer_id, _visible_to(viewer_id))
+    )
+    rows = await _run(session, stmt, col(model.id), page)
+    return [Entry(post=p, author=a, cursor=m.id) for m, p, a in rows]
+
+
+async def favourites(session: AsyncSession, viewer_id: int, page: Page) -> list[Entry]:
+    return await _marked(session, Like, viewer_id, page)
+
+
+async def bookmarks(session: AsyncSession, viewer_id: int, page: Page) -> list[Entry]:
+    return await _marked(session, Bookmark, viewer_id, page)
+
+
+async def reactors(
+    session: AsyncSession, model: type[Like] | type[Boost], post_id: int, page: Page
+) -> list[tuple[int, Actor]]:
+    """(row id, account) of who liked or boosted a post."""
+    stmt = (
+        select(model.id, Actor)
+        .join(Actor, col(Actor.id) == col(model.actor_id))
+        .where(col(model.post_id) == post_id)
+    )
+    return [(i, a) for i, a in await _run(session, stmt, col(model.id), page)]
+
+
+async def follows(
+    session: AsyncSession, account_id: int, page: Page, *, followers: bool, state: str = "accepted"
+) -> list[tuple[int, Actor]]:
+    """(follow id, account): who follows ``account_id`` (``followers``), or whom it follows."""
+    mine, other = (
+        (Follow.followee_id, Follow.follower_id)
+        if followers
+        else (Follow.follower_id, Follow.followee_id)
+    )
+    stmt = (
+        select(Follow.id, Actor)
+        .join(Actor, col(Actor.id) == col(other))
+        .where(col(mine) == account_id, col(Follow.state) == state)
+    )
+    return [(i, a) for i, a in await _run(session, stmt, col(Follow.id), page)]
+
+
+async def blocked(session: AsyncSession, actor_id: int, page: Page) -> list[tuple[int, Actor]]:
+    """(block id, account) of the accounts ``actor_id`` blocks."""
+    stmt = (
+        select(Block.id, Actor)
+        .join(Actor, col(Actor.id) == col(Block.target_id))
+        .where(col(Block.actor_id) == actor_id)
+    )
+    return [(i, a) for i, a in await _run(session, stmt, col(Block.id), page)]
+
+
+async def notifications(
+    session: AsyncSession,
+    recipient_id: int,
+    page: Page,
+    *,
+    kinds: set[str] | None = None,
+    exclude: set[str] | None = None,
+    from_account_id: int | None = None,
+) -> list[tuple[Notification, Actor, Post | None]]:
+    stmt = (
+        select(Notification, Actor, Post)
+        .join(Actor, col(Actor.id) == col(Notification.from_actor_id))
+        .join(Post, col(Post.id) == col(Notification.post_id), isouter=True)
+        .where(col(Notification.recipient_id) == recipient_id)
+    )
+    if kinds is not None:
+        stmt = stmt.where(col(Notification.kind).in_(sorted(kinds)))
+    if exclude:
+        stmt = stmt.where(col(Notification.kind).not_in(sorted(exclude)))
+    if from_account_id is not None:
+        stmt = stmt.where(col(Notification.from_actor_id) == from_account_id)
+    rows = await _run(session, stmt, col(Notification.id), page)
+    return [(n, a, p) for n, a, p in rows]
+
+
+async def ancestors(session: AsyncSession, post: Post, *, limit: int = 40) -> list[Post]:
+    """The posts above ``post`` in its thread, oldest first."""
+    chain: list[Post] = []
+    seen = {post.id}
+    parent_id = post.in_reply_to_id
+    while parent_id is not None and parent_id not in seen and len(chain) < limit:
+        parent = await session.get(Post, parent_id)
+        if parent is None:
+            break
+        chain.append(parent)
+        seen.add(parent.id)
+        parent_id = parent.in_reply_to_id
+    return chain[::-1]
+
+
+async def descendants(session: AsyncSession, post: Post, *, limit: int = 60) -> list[Post]:
+    """Replies below ``post``, breadth first, each level in time order."""
+    found: list[Post] = []
+    level = [post.id]
+    seen = {post.id}
+    while level and len(found) < limit:
+        result = await session.exec(
+            select(Post).where(col(Post.in_reply_to_id).in_(level)).order_by(col(Post.id))
+        )
+        level = []
+        for child in result.all():
+            if child.id not in seen and len(found) < limit:
+                seen.add(child.id)
+                found.append(child)
+                level.append(child.id)
+    return found
+
+
+async def boost_entry(session: AsyncSession, boost_id: int) -> Entry | None:
+    booster = aliased(Actor)
+    result = await session.exec(
+        select(Boost, booster, Post, Actor)
+        .join(booster, col(booster.id) == col(Boost.actor_id))
+        .join(Post, col(Post.id) == col(Boost.post_id))
+        .join(Actor, col(Actor.id) == col(Post.actor_id))
+        .where(col(Boost.id) == boost_id)
+    )
+    row = result.first()
+    if row is None:
+        return None
+    b, r, p, a = row
+    return Entry(post=p, author=a, boost=b, booster=r, cursor=b.id)
+
+
+async def boost_by(session: AsyncSession, actor_id: int, post_id: int) -> Entry | None:
+    """The actor's boost of a post, as a timeline entry."""
+    result = await session.exec(
+        select(Boost.id).where(Boost.actor_id == actor_id, Boost.post_id == post_id)
+    )
+    boost_id = result.first()
+    return await boost_entry(session, boost_id) if boost_id is not None else None

@@ -1,0 +1,303 @@
+"""Named queries behind processing incoming activities (``federation.inbox_process``).
+
+Claiming follows the delivery queue's pattern: a due, pending row gets a lock expiry
+(``locked_until``) so a crashed worker's rows come back by themselves; on PostgreSQL the
+select takes ``FOR UPDATE SKIP LOCKED`` so several workers never claim the same row
+(SQLite ignores the clause; one worker runs there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import delete as sa_delete
+from sqlalchemy import or_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.federation_models import Block, InboxItem, Notification, Report
+from storage.ids import new_id
+from storage.models import Actor, Boost, Follow, Hashtag, Like, MediaAttachment, Post, PostHashtag
+
+# --- the queue ---------------------------------------------------------------------------
+
+
+async def claim_due_items(
+    session: AsyncSession, *, now: datetime, lock_until: datetime, limit: int
+) -> list[InboxItem]:
+    """Pending items whose time has come and which nobody holds; locked until ``lock_until``."""
+    result = await session.exec(
+        select(InboxItem)
+        .where(
+            col(InboxItem.state) == "pending",
+            col(InboxItem.next_attempt_at) <= now,
+            or_(col(InboxItem.locked_until).is_(None), col(InboxItem.locked_until) <= now),
+        )
+        .order_by(col(InboxItem.next_attempt_at), col(InboxItem.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    items = list(result.all())
+    for item in items:
+        item.locked_until = lock_until
+        session.add(item)
+    await session.flush()
+    return items
+
+
+# --- actors --------------------------------------------------------------------------------
+
+
+async def actor_by_ap_id(session: AsyncSession, ap_id: str | None) -> Actor | None:
+    if not ap_id:
+        return None
+    return (await session.exec(select(Actor).where(Actor.ap_id == ap_id))).first()
+
+
+async def local_actor_by_ap_id(session: AsyncSession, ap_id: str | None) -> Actor | None:
+    """A local account (not suspended) by its ActivityPub id."""
+    actor = await actor_by_ap_id(session, ap_id)
+    if actor is None or actor.domain is not None or actor.suspended:
+        return None
+    return actor
+
+
+async def local_actors_by_ap_ids(session: AsyncSession, ap_ids: Iterable[str]) -> list[Actor]:
+    wanted = sorted(set(ap_ids))
+    if not wanted:
+        return []
+    result = await session.exec(
+        select(Actor).where(
+            col(Actor.ap_id).in_(wanted),
+            col(Actor.domain).is_(None),
+            col(Actor.suspended).is_(False),
+        )
+    )
+    return list(result.all())
+
+
+async def has_local_follower(session: AsyncSession, actor_id: int) -> bool:
+    """Whether any local account follows ``actor_id`` (accepted follows only)."""
+    result = await session.exec(
+        select(Follow.id)
+        .join(Actor, col(Actor.id) == col(Follow.follower_id))
+        .where(
+            col(Follow.followee_id) == actor_id,
+            col(Follow.state) == "accepted",
+            col(Actor.domain).is_(None),
+        )
+        .limit(1)
+    )
+    return result.first() is not None
+
+
+# --- posts ---------------------------------------------------------------------------------
+
+
+async def post_by_reference(session: AsyncSession, ref: str | None) -> Post | None:
+    """A post by its ActivityPub id, or by its page URL (Mastodon's Announce of a status
+    sometimes names the ``url``, not the ``id``)."""
+    if not ref:
+        return None
+    found = (await session.exec(select(Post).where(Post.ap_id == ref))).first()
+    if found is not None:
+        return found
+    return (await session.exec(select(Post).where(Post.url == ref).limit(1))).first()
+
+
+async def posts_of(session: AsyncSession, actor_id: int) -> list[Post]:
+    result = await session.exec(select(Post).where(Post.actor_id == actor_id))
+    return list(result.all())
+
+
+async def media_of(session: AsyncSession, post_id: int) -> list[MediaAttachment]:
+    result = await session.exec(
+        select(MediaAttachment)
+        .where(MediaAttachment.post_id == post_id)
+        .order_by(col(MediaAttachment.position))
+    )
+    return list(result.all())
+
+
+async def set_post_hashtags(session: AsyncSession, post_id: int, names: Sequence[str]) -> None:
+    """Replace a post's hashtags (names without '#'; lower-cased for lookup)."""
+    await session.exec(sa_delete(PostHashtag).where(col(PostHashtag.post_id) == post_id))  # type: ignore[call-overload]
+    done: set[str] = set()
+    for name in names:
+        key = name.lower()
+        if key in done:
+            continue
+        done.add(key)
+        tag = (await session.exec(select(Hashtag).where(Hashtag.name == key))).first()
+        if tag is None:
+            tag = Hashtag(id=new_id(), name=key, display_name=name)
+            session.add(tag)
+            await session.flush()
+        session.add(PostHashtag(post_id=post_id, hashtag_id=tag.id))
+
+
+# --- follows, reactions, blocks ---------------------------------------------------------------
+
+
+async def follow_by_ap_id(session: AsyncSession, ap_id: str | None) -> Follow | None:
+    if not ap_id:
+        return None
+    return (await session.exec(select(Follow).where(Follow.ap_id == ap_id))).first()
+
+
+async def follow_between(
+    session: AsyncSession, follower_id: int, followee_id: int
+) -> Follow | None:
+    result = await session.exec(
+        select(Follow).where(Follow.follower_id == follower_id, Follow.followee_id == followee_id)
+    )
+    return result.first()
+
+
+async def pending_local_follows_to(session: AsyncSession, followee_id: int) -> list[Follow]:
+    """Our accounts' follow requests to ``followee_id`` still waiting for an answer."""
+    result = await session.exec(
+        select(Follow)
+        .join(Actor, col(Actor.id) == col(Follow.follower_id))
+        .where(
+            col(Follow.followee_id) == followee_id,
+            col(Follow.state) == "pending",
+            col(Actor.domain).is_(None),
+        )
+    )
+    return list(result.all())
+
+
+async def delete_follows_between(session: AsyncSession, a: int, b: int) -> None:
+    """Remove follows (and requests) in both directions between two actors."""
+    await session.exec(  # type: ignore[call-overload]
+        sa_delete(Follow).where(
+            or_(
+                (col(Follow.follower_id) == a) & (col(Follow.followee_id) == b),
+                (col(Follow.follower_id) == b) & (col(Follow.followee_id) == a),
+            )
+        )
+    )
+
+
+async def delete_follows_of(session: AsyncSession, actor_id: int) -> None:
+    await session.exec(  # type: ignore[call-overload]
+        sa_delete(Follow).where(
+            or_(col(Follow.follower_id) == actor_id, col(Follow.followee_id) == actor_id)
+        )
+    )
+
+
+async def reaction_by_ap_id(
+    session: AsyncSession, model: type[Like] | type[Boost], ap_id: str | None
+) -> Like | Boost | None:
+    if not ap_id:
+        return None
+    return (await session.exec(select(model).where(model.ap_id == ap_id))).first()
+
+
+async def reaction_between(
+    session: AsyncSession, model: type[Like] | type[Boost], actor_id: int, post_id: int
+) -> Like | Boost | None:
+    result = await session.exec(
+        select(model).where(model.actor_id == actor_id, model.post_id == post_id)
+    )
+    return result.first()
+
+
+async def reactions_of(
+    session: AsyncSession, model: type[Like] | type[Boost], actor_id: int
+) -> list[Like | Boost]:
+    return list((await session.exec(select(model).where(model.actor_id == actor_id))).all())
+
+
+async def block_by_ap_id(session: AsyncSession, ap_id: str | None) -> Block | None:
+    if not ap_id:
+        return None
+    return (await session.exec(select(Block).where(Block.ap_id == ap_id))).first()
+
+
+async def block_between(session: AsyncSession, actor_id: int, target_id: int) -> Block | None:
+    result = await session.exec(
+        select(Block).where(Block.actor_id == actor_id, Block.target_id == target_id)
+    )
+    return result.first()
+
+
+async def report_by_ap_id(session: AsyncSession, ap_id: str | None) -> Report | None:
+    if not ap_id:
+        return None
+    return (await session.exec(select(Report).where(Report.ap_id == ap_id))).first()
+
+
+# --- notifications --------------------------------------------------------------------------
+
+
+async def ensure_notification(
+    session: AsyncSession,
+    *,
+    recipient_id: int,
+    kind: str,
+    from_actor_id: int,
+    post_id: int | None = None,
+    created_at: datetime | None = None,
+) -> bool:
+    """Add a notification unless the same one exists (processing may run twice)."""
+    stmt = select(Notification.id).where(
+        Notification.recipient_id == recipient_id,
+        Notification.kind == kind,
+        Notification.from_actor_id == from_actor_id,
+    )
+    stmt = stmt.where(
+        col(Notification.post_id).is_(None)
+        if post_id is None
+        else col(Notification.post_id) == post_id
+    )
+    if (await session.exec(stmt.limit(1))).first() is not None:
+        return False
+    note = Notification(
+        id=new_id(),
+        recipient_id=recipient_id,
+        kind=kind,
+        from_actor_id=from_actor_id,
+        post_id=post_id,
+    )
+    if created_at is not None:
+        note.created_at = created_at
+    session.add(note)
+    return True
+
+
+async def delete_notifications(
+    session: AsyncSession,
+    *,
+    kind: str,
+    from_actor_id: int,
+    post_id: int | None = None,
+    recipient_id: int | None = None,
+) -> None:
+    """Withdraw notifications an undone action caused (Undo{Like}, Undo{Follow}, ...)."""
+    stmt = sa_delete(Notification).where(
+        col(Notification.kind) == kind, col(Notification.from_actor_id) == from_actor_id
+    )
+    if post_id is not None:
+        stmt = stmt.where(col(Notification.post_id) == post_id)
+    if recipient_id is not None:
+        stmt = stmt.where(col(Notification.recipient_id) == recipient_id)
+    await session.exec(stmt)  # type: ignore[call-overload]
+
+
+async def delete_notifications_from(session: AsyncSession, actor_id: int) -> None:
+    await session.exec(  # type: ignore[call-overload]
+        sa_delete(Notification).where(col(Notification.from_actor_id) == actor_id)
+    )
+
+
+async def delete_blocks_of(session: AsyncSession, actor_id: int) -> None:
+    """Blocks made by or against ``actor_id``."""
+    await session.exec(  # type: ignore[call-overload]
+        sa_delete(Block).where(
+            or_(col(Block.actor_id) == actor_id, col(Block.target_id) == actor_id)
+        )
+    )

@@ -1,0 +1,173 @@
+"""Named queries for remote actors and received activities.
+
+Remote actors are cached in the ``actor`` table, one row per ActivityPub id. A remote
+document may only ever write the row of its own (verified) id: the upsert looks the row up
+by ``ap_id`` and nothing else, refuses to touch local accounts, and refuses a handle
+(``username@domain``) another id already holds rather than rewriting that row.
+
+Received activities are stored once per activity id; the unique constraint is the
+idempotency key, so a duplicate delivery - even one racing the first - stores nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.db import Database
+from storage.federation_models import InboxItem
+from storage.ids import new_id
+from storage.models import Actor
+
+__all__ = [
+    "ActorRecord",
+    "HandleTaken",
+    "actor_by_ap_id",
+    "actor_by_key_id",
+    "inbox_item_exists",
+    "insert_inbox_item",
+    "upsert_remote_actor",
+]
+
+
+class HandleTaken(Exception):
+    """Another actor row already holds this ``username@domain``, or the id is local."""
+
+
+@dataclass(frozen=True)
+class ActorRecord:
+    """The values of a remote actor row (storage does not know the document shapes)."""
+
+    ap_id: str
+    domain: str
+    actor_type: str
+    username: str
+    display_name: str
+    bio_html: str
+    url: str | None
+    inbox_url: str | None
+    shared_inbox_url: str | None
+    outbox_url: str | None
+    followers_url: str | None
+    following_url: str | None
+    key_id: str | None
+    public_key_pem: str | None
+    avatar_remote_url: str | None
+    header_remote_url: str | None
+    manually_approves_followers: bool
+    discoverable: bool
+
+
+async def actor_by_ap_id(session: AsyncSession, ap_id: str) -> Actor | None:
+    return (await session.exec(select(Actor).where(Actor.ap_id == ap_id))).first()
+
+
+async def actor_by_key_id(session: AsyncSession, key_id: str) -> Actor | None:
+    """The remote actor whose stored key has this id (newest fetch first if several)."""
+    result = await session.exec(
+        select(Actor)
+        .where(Actor.key_id == key_id, col(Actor.domain).is_not(None))
+        .order_by(col(Actor.fetched_at).desc())
+    )
+    return result.first()
+
+
+def _apply(row: Actor, record: ActorRecord, now: datetime) -> None:
+    row.username = record.username
+    row.username_lower = record.username.lower()
+    row.domain = record.domain
+    row.actor_type = record.actor_type
+    row.display_name = record.display_name
+    row.bio_html = record.bio_html
+    row.url = record.url
+    row.inbox_url = record.inbox_url
+    row.shared_inbox_url = record.shared_inbox_url
+    row.outbox_url = record.outbox_url
+    row.followers_url = record.followers_url
+    row.following_url = record.following_url
+    row.key_id = record.key_id
+    row.public_key_pem = record.public_key_pem
+    row.avatar_remote_url = record.avatar_remote_url
+    row.header_remote_url = record.header_remote_url
+    row.manually_approves_followers = record.manually_approves_followers
+    row.discoverable = record.discoverable
+    row.fetched_at = now
+    row.updated_at = now
+
+
+async def _handle_holder(session: AsyncSession, record: ActorRecord) -> Actor | None:
+    result = await session.exec(
+        select(Actor).where(
+            Actor.username_lower == record.username.lower(), Actor.domain == record.domain
+        )
+    )
+    return result.first()
+
+
+async def upsert_remote_actor(db: Database, record: ActorRecord, *, now: datetime) -> Actor:
+    """Insert or update the row whose ``ap_id`` is ``record.ap_id``, in its own transaction.
+
+    Raises :class:`HandleTaken` when the id belongs to a local account or the handle to
+    another row. Two fetches of a new actor racing each other: the loser's insert hits the
+    unique ``ap_id`` and it updates the winner's row instead.
+    """
+    for _attempt in range(2):
+        try:
+            async with db.transaction() as session:
+                row = await actor_by_ap_id(session, record.ap_id)
+                if row is not None and row.domain is None:
+                    raise HandleTaken("the id belongs to a local account")
+                holder = await _handle_holder(session, record)
+                if holder is not None and holder.ap_id != record.ap_id:
+                    raise HandleTaken("another actor holds this handle")
+                if row is None:
+                    row = Actor(id=new_id(), username=record.username, ap_id=record.ap_id)
+                    row.created_at = now
+                _apply(row, record, now)
+                session.add(row)
+            return row
+        except IntegrityError:
+            continue
+    raise HandleTaken("the actor row could not be written")
+
+
+async def inbox_item_exists(session: AsyncSession, activity_id: str) -> bool:
+    result = await session.exec(select(InboxItem.id).where(InboxItem.activity_id == activity_id))
+    return result.first() is not None
+
+
+async def insert_inbox_item(
+    db: Database,
+    *,
+    activity_id: str,
+    actor_ap_id: str,
+    activity_type: str,
+    payload: str,
+    key_id: str,
+    now: datetime,
+) -> bool:
+    """Store a verified activity for the inbox worker; False when its id is already stored."""
+    async with db.session() as session:
+        if await inbox_item_exists(session, activity_id):
+            return False
+    try:
+        async with db.transaction() as session:
+            session.add(
+                InboxItem(
+                    id=new_id(),
+                    activity_id=activity_id,
+                    actor_ap_id=actor_ap_id,
+                    activity_type=activity_type[:64],
+                    payload=payload,
+                    key_id=key_id,
+                    next_attempt_at=now,
+                    received_at=now,
+                )
+            )
+    except IntegrityError:
+        return False
+    return True

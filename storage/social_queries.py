@@ -1,0 +1,78 @@
+"""Named queries for notifications, follow requests and account search."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.federation_models import Block, Notification
+from storage.models import Actor, Follow, LocalUser, Post
+
+
+async def notifications_for(
+    session: AsyncSession, recipient_id: int, *, limit: int
+) -> list[tuple[Notification, Actor, Post | None]]:
+    result = await session.exec(
+        select(Notification, Actor, Post)
+        .join(Actor, col(Actor.id) == col(Notification.from_actor_id))
+        .join(Post, col(Post.id) == col(Notification.post_id), isouter=True)
+        .where(col(Notification.recipient_id) == recipient_id)
+        .order_by(col(Notification.id).desc())
+        .limit(limit)
+    )
+    return [(n, a, p) for n, a, p in result.all()]
+
+
+async def unread_count(session: AsyncSession, recipient_id: int) -> int:
+    result = await session.exec(
+        select(func.count())
+        .select_from(Notification)
+        .where(col(Notification.recipient_id) == recipient_id, col(Notification.read).is_(False))
+    )
+    return int(result.one())
+
+
+async def mark_notifications_read(session: AsyncSession, recipient_id: int) -> None:
+    await session.exec(  # type: ignore[call-overload]
+        update(Notification)
+        .where(col(Notification.recipient_id) == recipient_id, col(Notification.read).is_(False))
+        .values(read=True)
+    )
+
+
+async def pending_follow_requests(
+    session: AsyncSession, followee_id: int
+) -> list[tuple[Follow, Actor]]:
+    result = await session.exec(
+        select(Follow, Actor)
+        .join(Actor, col(Actor.id) == col(Follow.follower_id))
+        .where(col(Follow.followee_id) == followee_id, col(Follow.state) == "pending")
+        .order_by(col(Follow.id))
+    )
+    return [(f, a) for f, a in result.all()]
+
+
+async def block_between(session: AsyncSession, actor_id: int, target_id: int) -> Block | None:
+    result = await session.exec(
+        select(Block).where(Block.actor_id == actor_id, Block.target_id == target_id)
+    )
+    return result.first()
+
+
+async def search_local_actors(session: AsyncSession, prefix: str, *, limit: int) -> list[Actor]:
+    """Local, active accounts whose name starts with ``prefix`` (an index range scan)."""
+    prefix = prefix.lower().replace("%", "").replace("_", r"\_")
+    result = await session.exec(
+        select(Actor)
+        .join(LocalUser, col(LocalUser.actor_id) == col(Actor.id))
+        .where(
+            col(Actor.domain).is_(None),
+            col(Actor.username_lower).like(f"{prefix}%", escape="\\"),
+            col(LocalUser.disabled).is_(False),
+            col(LocalUser.approved).is_(True),
+        )
+        .order_by(col(Actor.username_lower))
+        .limit(limit)
+    )
+    return list(result.all())

@@ -1,0 +1,235 @@
+"""Statuses through the API: publishing uploaded images, idempotency, edits, deletes,
+threads, favourites, boosts and bookmarks, and proof that an API post federates exactly
+like a web post (the same activity, queued for the same remote inboxes)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+from sqlmodel import col, select
+
+from services.context import Services
+from storage.federation_models import Delivery, OutboxActivity
+from storage.ids import new_id
+from storage.models import Actor, Follow, MediaAttachment, Post
+from tests.api.conftest import bearer, post_status, snapshot, upload
+from tests.api.schemas import (
+    ACCOUNT,
+    CONTEXT,
+    MEDIA_ATTACHMENT,
+    NOTIFICATION,
+    STATUS,
+    check,
+    list_of,
+)
+from tests.imagegen import A1111_PARAMETERS, png_bytes
+from tests.web.helpers import publish
+
+
+async def remote_follower(services: Services, followee: Actor) -> Actor:
+    """A remote account (as federation stores one) that follows ``followee``."""
+    remote = Actor(
+        id=new_id(),
+        username="carol",
+        username_lower="carol",
+        domain="remote.example",
+        ap_id="https://remote.example/users/carol",
+        inbox_url="https://remote.example/users/carol/inbox",
+        shared_inbox_url="https://remote.example/inbox",
+    )
+    async with services.db.transaction() as session:
+        session.add(remote)
+        await session.flush()
+        session.add(
+            Follow(id=new_id(), follower_id=remote.id, followee_id=followee.id, state="accepted")
+        )
+    return remote
+
+
+async def outbox(services: Services) -> list[tuple[dict[str, Any], list[str]]]:
+    async with services.db.session() as session:
+        rows = (await session.exec(select(OutboxActivity).order_by(col(OutboxActivity.id)))).all()
+        out = []
+        for row in rows:
+            inboxes = (
+                await session.exec(select(Delivery.inbox_url).where(Delivery.activity_id == row.id))
+            ).all()
+            out.append((json.loads(row.payload), sorted(inboxes)))
+    return out
+
+
+async def test_publish_uploaded_images_with_alt_text(
+    client: httpx.AsyncClient, make_token: Any, services: Services
+) -> None:
+    _actor, token = await make_token()
+    first = await upload(client, token, seed=1, description="red dawn")
+    check(MEDIA_ATTACHMENT, first)
+    assert first["description"] == "red dawn" and first["url"].startswith(
+        "http://gallery.test/media/"
+    )
+    second = await upload(client, token, seed=2, parameters=A1111_PARAMETERS)
+    response = await client.post(
+        "/api/v1/statuses",
+        headers=bearer(token),
+        json={
+            "status": "Two hours #sky",
+            "media_ids": [second["id"], first["id"]],
+            "spoiler_text": "bright",
+            "visibility": "unlisted",
+            "language": "en",
+        },
+    )
+    assert response.status_code == 200, response.text
+    status = check(STATUS, response.json())
+    assert [m["id"] for m in status["media_attachments"]] == [second["id"], first["id"]]
+    assert status["visibility"] == "unlisted" and status["sensitive"] is True
+    assert status["spoiler_text"] == "bright" and status["language"] == "en"
+    assert status["tags"] == [{"name": "sky", "url": "http://gallery.test/tags/sky"}]
+    assert status["account"]["statuses_count"] == 1
+    async with services.db.session() as session:
+        post = await session.get(Post, int(status["id"]))
+        assert post is not None and post.local
+        # the generation metadata of the first image is read like on the web form
+        assert post.prompt.startswith("a lighthouse on a cliff")
+        assert post.model_name == "sd_xl_base_1.0"
+    shown = await client.get(f"/api/v1/statuses/{status['id']}")
+    assert check(STATUS, shown.json())["id"] == status["id"]
+    assert "favourited" not in shown.json()  # viewer fields only for a signed-in viewer
+
+
+async def test_api_and_web_posts_federate_the_same_way(
+    client: httpx.AsyncClient, alice: Any, services: Services
+) -> None:
+    from services.api_tokens import create_script_token
+
+    await remote_follower(services, alice)
+    token = await create_script_token(services, "alice", scopes="read write")
+    web = await publish(client, [("a.png", png_bytes(seed=3))], caption="from the web")
+    assert web.status_code == 303
+    await post_status(client, token, "from the api")
+    (web_activity, web_inboxes), (api_activity, api_inboxes) = await outbox(services)
+    assert web_inboxes == api_inboxes == ["https://remote.example/inbox"]
+    for activity in (web_activity, api_activity):
+        assert activity["type"] == "Create" and activity["object"]["type"] == "Note"
+        assert activity["object"]["to"] == ["https://www.w3.org/ns/activitystreams#Public"]
+        assert len(activity["object"]["attachment"]) == 1
+    assert set(web_activity["object"]) == set(api_activity["object"])
+
+
+async def test_idempotency_key_returns_the_first_status(
+    client: httpx.AsyncClient, make_token: Any, services: Services
+) -> None:
+    _, token = await make_token()
+    media = await upload(client, token)
+    headers = {**bearer(token), "Idempotency-Key": "retry-42"}
+    data = {"status": "once", "media_ids[]": [media["id"]]}
+    first = await client.post("/api/v1/statuses", headers=headers, data=data)
+    before = await snapshot(services)
+    second = await client.post("/api/v1/statuses", headers=headers, data=data)
+    assert first.status_code == second.status_code == 200
+    assert first.json()["id"] == second.json()["id"]
+    assert await snapshot(services) == before
+
+
+async def test_edit_caption_and_alt_text_then_delete(
+    client: httpx.AsyncClient, make_token: Any, services: Services
+) -> None:
+    actor, token = await make_token()
+    await remote_follower(services, actor)
+    status = await post_status(client, token, "first words")
+    media_id = status["media_attachments"][0]["id"]
+    source = await client.get(f"/api/v1/statuses/{status['id']}/source", headers=bearer(token))
+    assert source.json() == {"id": status["id"], "text": "first words", "spoiler_text": ""}
+    edited = await client.put(
+        f"/api/v1/statuses/{status['id']}",
+        headers=bearer(token),
+        data={
+            "status": "better words #night",
+            "media_ids[]": [media_id],
+            "media_attributes[][id]": media_id,
+            "media_attributes[][description]": "a moonlit tower",
+        },
+    )
+    assert edited.status_code == 200, edited.text
+    body = check(STATUS, edited.json())
+    assert "better words" in body["content"] and body["edited_at"] is not None
+    assert body["media_attachments"][0]["description"] == "a moonlit tower"
+    assert [a["type"] for a, _ in await outbox(services)] == ["Create", "Update"]
+
+    deleted = await client.delete(f"/api/v1/statuses/{status['id']}", headers=bearer(token))
+    assert deleted.status_code == 200 and deleted.json()["text"] == "better words #night"
+    assert (await client.get(f"/api/v1/statuses/{status['id']}")).status_code == 404
+    assert [a["type"] for a, _ in await outbox(services)] == ["Create", "Update", "Delete"]
+    async with services.db.session() as session:
+        assert (await session.exec(select(MediaAttachment))).all() == []
+
+
+async def test_favourite_boost_bookmark_and_who_did_it(
+    client: httpx.AsyncClient, make_token: Any
+) -> None:
+    _, alice = await make_token("alice")
+    _bob_actor, bob = await make_token("bob")
+    status = await post_status(client, alice, "look")
+    sid = status["id"]
+    liked = await client.post(f"/api/v1/statuses/{sid}/favourite", headers=bearer(bob))
+    assert check(STATUS, liked.json())["favourited"] is True
+    assert liked.json()["favourites_count"] == 1
+    boosted = await client.post(f"/api/v1/statuses/{sid}/reblog", headers=bearer(bob))
+    wrapper = check(STATUS, boosted.json())
+    assert wrapper["reblog"]["id"] == sid and wrapper["account"]["username"] == "bob"
+    assert wrapper["reblog"]["reblogged"] is True and wrapper["reblog"]["reblogs_count"] == 1
+    assert (await client.get(f"/api/v1/statuses/{wrapper['id']}")).json()["reblog"]["id"] == sid
+    marked = await client.post(f"/api/v1/statuses/{sid}/bookmark", headers=bearer(bob))
+    assert marked.json()["bookmarked"] is True
+
+    who_liked = await client.get(f"/api/v1/statuses/{sid}/favourited_by")
+    assert [a["username"] for a in check(list_of(ACCOUNT), who_liked.json())] == ["bob"]
+    who_boosted = await client.get(f"/api/v1/statuses/{sid}/reblogged_by")
+    assert [a["username"] for a in who_boosted.json()] == ["bob"]
+    bookmarks = await client.get("/api/v1/bookmarks", headers=bearer(bob))
+    assert [s["id"] for s in check(list_of(STATUS), bookmarks.json())] == [sid]
+    favourites = await client.get("/api/v1/favourites", headers=bearer(bob))
+    assert [s["id"] for s in favourites.json()] == [sid]
+
+    notes = await client.get("/api/v1/notifications", headers=bearer(alice))
+    kinds = sorted(n["type"] for n in check(list_of(NOTIFICATION), notes.json()))
+    assert kinds == ["favourite", "reblog"]
+    assert all(n["status"]["id"] == sid for n in notes.json())
+
+    for action in ("unfavourite", "unreblog", "unbookmark"):
+        undone = await client.post(f"/api/v1/statuses/{sid}/{action}", headers=bearer(bob))
+        assert undone.status_code == 200
+    final = (await client.get(f"/api/v1/statuses/{sid}", headers=bearer(bob))).json()
+    assert (final["favourited"], final["reblogged"], final["bookmarked"]) == (False, False, False)
+    assert (final["favourites_count"], final["reblogs_count"]) == (0, 0)
+    assert (await client.get("/api/v1/notifications", headers=bearer(alice))).json() == []
+
+
+async def test_replies_and_context(client: httpx.AsyncClient, make_token: Any) -> None:
+    _, alice = await make_token("alice")
+    _, bob = await make_token("bob")
+    root = await post_status(client, alice, "root")
+    reply = await client.post(
+        "/api/v1/statuses",
+        headers=bearer(bob),
+        data={"status": "nice one", "in_reply_to_id": root["id"]},
+    )
+    assert reply.status_code == 200, reply.text
+    body = check(STATUS, reply.json())
+    assert body["in_reply_to_id"] == root["id"]
+    assert body["in_reply_to_account_id"] == root["account"]["id"]
+    answer = await client.post(
+        "/api/v1/statuses",
+        headers=bearer(alice),
+        data={"status": "thanks", "in_reply_to_id": body["id"]},
+    )
+    context = check(CONTEXT, (await client.get(f"/api/v1/statuses/{body['id']}/context")).json())
+    assert [s["id"] for s in context["ancestors"]] == [root["id"]]
+    assert [s["id"] for s in context["descendants"]] == [answer.json()["id"]]
+    mentions = (await client.get("/api/v1/notifications", headers=bearer(alice))).json()
+    assert [n["type"] for n in mentions] == ["mention"]
+    assert mentions[0]["status"]["id"] == body["id"]
+    history = await client.get(f"/api/v1/statuses/{root['id']}/history")
+    assert len(history.json()) == 1 and "root" in history.json()[0]["content"]

@@ -1,0 +1,67 @@
+"""Timelines: home (own posts, followed accounts and their boosts), public (``local``,
+``remote``, ``only_media``) and hashtag, each a cursor page with a ``Link`` header."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+from starlette.routing import Route
+
+from storage import api_queries as aq
+from tessera.errors import NotFound
+from web.api import render
+from web.api.auth import Ctx, endpoint
+from web.api.pagination import page_from, paged_response
+
+
+async def _respond(ctx: Ctx, entries: list[aq.Entry]) -> Response:
+    async with ctx.svc.db.session() as session:
+        items = await render.statuses(session, ctx.svc, entries, ctx.viewer_id)
+    return paged_response(ctx, items, [e.cursor for e in entries])
+
+
+@endpoint(auth="user", scope="read:statuses")
+async def home(ctx: Ctx) -> Response:
+    async with ctx.svc.db.session() as session:
+        entries = await aq.home(session, ctx.me.id, page_from(ctx))
+    return await _respond(ctx, entries)
+
+
+@endpoint(auth="optional", scope="read:statuses")
+async def public(ctx: Ctx) -> Response:
+    p = ctx.params
+    async with ctx.svc.db.session() as session:
+        entries = await aq.public(
+            session,
+            ctx.viewer_id,
+            page_from(ctx),
+            local=p.flag("local"),
+            remote=p.flag("remote"),
+            only_media=p.flag("only_media"),
+        )
+    return await _respond(ctx, entries)
+
+
+@endpoint(auth="optional", scope="read:statuses")
+async def tag(ctx: Ctx) -> Response:
+    name = str(ctx.request.path_params["hashtag"]).lstrip("#")
+    if not name or len(name) > 100:
+        raise NotFound("Record not found")
+    p = ctx.params
+    async with ctx.svc.db.session() as session:
+        entries = await aq.public(
+            session,
+            ctx.viewer_id,
+            page_from(ctx),
+            local=p.flag("local"),
+            remote=p.flag("remote"),
+            only_media=p.flag("only_media"),
+            tag=name,
+        )
+    return await _respond(ctx, entries)
+
+
+routes = [
+    Route("/api/v1/timelines/home", home, methods=["GET"]),
+    Route("/api/v1/timelines/public", public, methods=["GET"]),
+    Route("/api/v1/timelines/tag/{hashtag}", tag, methods=["GET"]),
+]
