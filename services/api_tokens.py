@@ -207,7 +207,9 @@ def _pkce_ok(verifier: str | None, challenge: str) -> bool:
     return hmac.compare_digest(expected, challenge)
 
 
-def _new_token(app_id: int, actor_id: int | None, scopes: str, now: datetime, refresh: bool):  # type: ignore[no-untyped-def]
+def _new_token(
+    app_id: int, actor_id: int | None, scopes: str, now: datetime, refresh: bool
+) -> IssuedToken:
     access = _new_secret()
     refresh_token = _new_secret() if refresh else None
     row = OAuthToken(

@@ -70,6 +70,14 @@ async def test_publish_uploaded_images_with_alt_text(
         "http://gallery.test/media/"
     )
     second = await upload(client, token, seed=2, parameters=A1111_PARAMETERS)
+    moved = await client.put(
+        f"/api/v1/media/{first['id']}",
+        headers=bearer(token),
+        data={"focus": "0.5,-0.25", "description": "red dawn over the bay"},
+    )
+    assert check(MEDIA_ATTACHMENT, moved.json())["meta"]["focus"] == {"x": 0.5, "y": -0.25}
+    polled = await client.get(f"/api/v1/media/{first['id']}", headers=bearer(token))
+    assert polled.status_code == 200 and polled.json()["url"] == first["url"]
     response = await client.post(
         "/api/v1/statuses",
         headers=bearer(token),
@@ -84,6 +92,7 @@ async def test_publish_uploaded_images_with_alt_text(
     assert response.status_code == 200, response.text
     status = check(STATUS, response.json())
     assert [m["id"] for m in status["media_attachments"]] == [second["id"], first["id"]]
+    assert status["media_attachments"][1]["description"] == "red dawn over the bay"
     assert status["visibility"] == "unlisted" and status["sensitive"] is True
     assert status["spoiler_text"] == "bright" and status["language"] == "en"
     assert status["tags"] == [{"name": "sky", "url": "http://gallery.test/tags/sky"}]

@@ -19,10 +19,14 @@ from storage.api_batch import AccountStats, Ties
 from storage.models import Actor, Hashtag, MediaAttachment, Post
 from storage.oauth_models import OAuthApp, ProfileField
 
-SOFTWARE_VERSION = "0.1.0"
 # The Mastodon API level we answer like: clients choose endpoints from it.
-COMPAT_VERSION = f"4.2.0 (compatible; Tessera {SOFTWARE_VERSION})"
-SOURCE_URL = "https://github.com/tessera-gallery/tessera"
+MASTODON_API_LEVEL = "4.2.0"
+
+
+def compat_version(software_version: str) -> str:
+    return f"{MASTODON_API_LEVEL} (compatible; Tessera {software_version})"
+
+
 VISIBILITY_OUT = {"public": "public", "unlisted": "unlisted", "followers": "private"}
 NOTIFICATION_TYPE = {"reply": "mention"}
 STATUS_NOTIFICATIONS = {"favourite", "reblog", "mention", "status", "update", "poll"}

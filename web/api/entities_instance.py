@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tessera.config import Config
-from web.api.entities import COMPAT_VERSION, SOURCE_URL
+from web.api.entities import compat_version
 
 SUPPORTED_MIME_TYPES = ["image/jpeg", "image/png", "image/webp", "image/gif", "image/avif"]
 MAX_CHARACTERS = 5000  # services.posts.MAX_CAPTION
@@ -22,6 +22,8 @@ class InstanceStats:
     active_month: int
     statuses: int
     domains: int
+    software_version: str
+    source_url: str  # the project's repository, else this instance's own address
 
 
 def _streaming(config: Config) -> str:
@@ -64,8 +66,8 @@ def instance_v2(config: Config, stats: InstanceStats, contact: dict | None) -> d
     return {
         "domain": inst.domain,
         "title": inst.name,
-        "version": COMPAT_VERSION,
-        "source_url": SOURCE_URL,
+        "version": compat_version(stats.software_version),
+        "source_url": stats.source_url,
         "description": inst.description,
         "usage": {"users": {"active_month": stats.active_month}},
         "thumbnail": {"url": thumbnail},
@@ -100,7 +102,7 @@ def instance_v1(config: Config, stats: InstanceStats, contact: dict | None) -> d
         "short_description": inst.description,
         "description": inst.description,
         "email": inst.contact_email,
-        "version": COMPAT_VERSION,
+        "version": compat_version(stats.software_version),
         "urls": {"streaming_api": _streaming(config)},
         "stats": {
             "user_count": stats.users,

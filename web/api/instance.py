@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from starlette.routing import Route
 
+from federation.nodeinfo import software_info
 from storage import accounts as accounts_q
 from storage import ap_queries as apq
 from storage import api_batch as b
@@ -17,6 +18,7 @@ from web.api.entities_instance import InstanceStats, instance_v1, instance_v2, p
 
 async def _facts(ctx: Ctx) -> tuple[InstanceStats, dict | None]:
     svc = ctx.svc
+    software = software_info()
     async with svc.db.session() as session:
         stats = InstanceStats(
             users=await apq.count_active_users(session),
@@ -25,6 +27,8 @@ async def _facts(ctx: Ctx) -> tuple[InstanceStats, dict | None]:
             ),
             statuses=await apq.count_local_posts(session),
             domains=len(await b.peers(session)),
+            software_version=software.version,
+            source_url=software.repository or f"{svc.config.base_url}/",
         )
         admins = [
             a

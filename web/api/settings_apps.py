@@ -11,7 +11,7 @@ from tessera.errors import TesseraError
 from web.context import checked_form, render, require_user, services
 
 
-async def _page(request: Request, actor_id: int, **extra: object) -> Response:
+async def _page(request: Request, actor_id: int, *, status: int = 200, **extra: object) -> Response:
     grants = await tokens.authorized_apps(services(request), actor_id)
     apps: dict[int, dict] = {}
     for app, token in grants:
@@ -25,7 +25,6 @@ async def _page(request: Request, actor_id: int, **extra: object) -> Response:
             },
         )
         item["count"] += 1
-    status = int(extra.pop("status", 200))  # type: ignore[call-overload]
     return await render(
         request, "settings_apps.html", {"apps": list(apps.values()), **extra}, status=status
     )
