@@ -106,3 +106,15 @@ async def test_reply_and_notification(client, alice, make_user, services):
     notes = await client.get("/notifications")
     assert "replied to your post" in notes.text
     assert '<span class="count">' not in (await client.get("/")).text  # read once seen
+
+
+async def test_posts_without_images_show_as_text_tiles(client, alice, make_user):
+    response = await publish(client, [("a.png", png_bytes(seed=9))], alts=["alice art"])
+    post_id = response.headers["location"].rsplit("/", 1)[1]
+    token = await csrf_from(client, "/")
+    await client.post(
+        f"/posts/{post_id}/reply", data={"csrf_token": token, "caption": "A words-only answer"}
+    )
+    profile = (await client.get("/@alice")).text
+    assert 'class="tile text-tile"' in profile and "A words-only answer" in profile
+    assert 'alt="alice art"' in profile
