@@ -16,6 +16,10 @@ app's lifespan) and ``tessera worker`` run.
   updated in the same transaction; a host marked unavailable gets its other rows released
   and postponed instead of attempted.
 
+* **Restart after a crash**: rows claimed by a killed process stay locked until their
+  lock expires (2 min here, 10 min for inbox items). :func:`run_workers` releases them at
+  once when it is the only worker process of the instance (see :func:`worker_presence`).
+
 The worker is given the application's ``Services`` (typed here by the few attributes it
 reads, since ``federation`` may not import ``services``).
 """
@@ -27,10 +31,11 @@ import contextlib
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from pathlib import Path
+from typing import IO, Any, Protocol
 
 from federation import inbox_process
 from federation.addressing import host_of
@@ -45,10 +50,23 @@ from federation.retry import (
 from federation.transport import Signer, Transport
 from federation.transport_errors import AddressRefused, FetchError
 from storage import delivery_queries as dq
+from storage import inbox_queries
 from storage.db import Database
 from tessera.config import Config
 
-__all__ = ["DeliveryWorker", "Outcome", "WorkerContext", "run_workers", "user_agent"]
+try:  # POSIX; without flock a crashed worker's rows just wait for their locks to expire
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = [
+    "DeliveryWorker",
+    "Outcome",
+    "WorkerContext",
+    "run_workers",
+    "user_agent",
+    "worker_presence",
+]
 
 log = logging.getLogger("tessera.delivery")
 
@@ -259,14 +277,86 @@ class DeliveryWorker:
                     await asyncio.wait_for(stop.wait(), idle_sleep)
 
 
+# -- worker processes -------------------------------------------------------------------
+
+
+def _presence_file(db: Database) -> Path | None:
+    """The file beside a SQLite database that worker processes lock; None for PostgreSQL,
+    an in-memory database, or a platform without ``flock``."""
+    url = db.engine.url
+    if fcntl is None or url.get_backend_name() != "sqlite":
+        return None
+    if not url.database or url.database == ":memory:":
+        return None
+    return Path(f"{url.database}-workers")
+
+
+async def _announce(handle: IO[bytes]) -> bool:
+    """Take the presence lock: exclusively (True: no other worker process) or shared."""
+    while True:
+        for mode, alone in ((fcntl.LOCK_EX, True), (fcntl.LOCK_SH, False)):
+            try:
+                fcntl.flock(handle, mode | fcntl.LOCK_NB)
+                return alone
+            except BlockingIOError:
+                pass
+        await asyncio.sleep(0.05)  # another worker holds it exclusively while it starts
+
+
+@contextlib.asynccontextmanager
+async def worker_presence(services: WorkerContext) -> AsyncIterator[bool]:
+    """Mark this process as a running worker for the duration of the block; yields True
+    when it was the only one, after releasing every claim left by dead processes.
+
+    A claim (``locked_until``) cannot name its process (there is no owner column), so a
+    lock can only be released early when it is known that no worker is alive to hold
+    it. On SQLite every worker process (``tessera serve`` and ``tessera worker``) holds
+    an ``flock`` on ``<database>-workers`` for its whole life, shared; the kernel drops
+    it when the process dies, SIGKILL included. A process that gets it exclusively is
+    alone: all locks in the database are a dead process's, it releases them and then
+    shares the lock like the others. Elsewhere (PostgreSQL, no ``flock``) nothing is
+    released early and a crashed worker's rows come back when their locks expire.
+    """
+    path = _presence_file(services.db)
+    if path is None:
+        yield False
+        return
+    try:
+        handle = path.open("a+b")
+    except OSError as exc:  # a read-only data folder: run without the early release
+        log.warning("cannot open %s (%s); claims of a stopped worker wait for expiry", path, exc)
+        yield False
+        return
+    with handle:  # closing it drops the lock
+        alone = await _announce(handle)
+        if alone:
+            try:
+                async with services.db.transaction() as session:
+                    deliveries = await dq.release_all_locks(session)
+                    items = await inbox_queries.release_all_item_locks(session)
+                if deliveries or items:
+                    log.warning(
+                        "released the claims of a stopped worker: %d deliveries, %d inbox items",
+                        deliveries,
+                        items,
+                    )
+            except Exception:  # the locks still expire on their own
+                log.exception("could not release the claims of a stopped worker")
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_SH)
+        yield alone
+
+
 async def run_workers(services: WorkerContext, stop: asyncio.Event) -> None:
     """Every background worker of the instance, until ``stop`` is set: the delivery
-    loop and the inbox processor, side by side (each catches its own failures)."""
+    loop and the inbox processor, side by side (each catches its own failures), after
+    taking over what a crashed predecessor left claimed (:func:`worker_presence`)."""
     worker = DeliveryWorker(services)
     try:
-        await asyncio.gather(
-            worker.run_forever(stop),
-            inbox_process.run_forever(services, stop),  # type: ignore[arg-type]
-        )
+        async with worker_presence(services):
+            await asyncio.gather(
+                worker.run_forever(stop),
+                inbox_process.run_forever(services, stop),  # type: ignore[arg-type]
+            )
     finally:
         await worker.close()

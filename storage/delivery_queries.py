@@ -40,6 +40,7 @@ __all__ = [
     "postpone_unavailable",
     "received_payload",
     "release",
+    "release_all_locks",
     "save_host",
 ]
 
@@ -159,6 +160,23 @@ async def release(
         .values(locked_until=None, next_attempt_at=next_at)
         .execution_options(synchronize_session=False)
     )
+
+
+async def release_all_locks(session: AsyncSession) -> int:
+    """Unlock every claimed row, due again at once (their ``next_attempt_at`` is kept).
+
+    Only correct when no worker is running: a live worker's rows would be sent twice.
+    ``federation.delivery.run_workers`` calls it at start when it knows it is the only
+    worker process, so a restart after a crash resumes without waiting for the locks of
+    the dead process to expire. Returns how many rows were unlocked.
+    """
+    result = await session.exec(  # type: ignore[call-overload]
+        update(Delivery)
+        .where(col(Delivery.locked_until).is_not(None))
+        .values(locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
 
 
 async def load_host(session: AsyncSession, host: str) -> RemoteHost | None:

@@ -1,0 +1,1 @@
+"""Crash tests: a real ``tessera serve`` process killed with SIGKILL mid-delivery."""
