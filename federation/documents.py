@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 from typing import Any
+from urllib.parse import urlsplit
 
 from federation.urls import Urls
 from federation.vocab import PUBLIC, context, iso, mime_for_key
@@ -83,6 +84,26 @@ def actor_document(actor: Actor, urls: Urls) -> dict[str, Any]:
         if image is not None:
             doc[field] = image
     return doc
+
+
+MINIMAL_ACTOR_FIELDS = (
+    "id",
+    "type",
+    "preferredUsername",
+    "inbox",
+    "outbox",
+    "publicKey",
+    "endpoints",
+)
+
+
+def minimal_actor_document(actor: Actor, urls: Urls) -> dict[str, Any]:
+    """What an unsigned request gets in authorized-fetch mode: enough to verify this
+    actor's signatures and to deliver to it (the key, the inboxes), nothing of the profile.
+    Mastodon in secure mode answers the same way, so that signature verification can
+    bootstrap: a server must read our key before it can check our signed requests."""
+    full = actor_document(actor, urls)
+    return {key: full[key] for key in MINIMAL_ACTOR_FIELDS}
 
 
 def instance_actor_url(urls: Urls) -> str:
@@ -173,6 +194,24 @@ def hashtag_document(tag: Hashtag, urls: Urls) -> dict[str, Any]:
     return {"type": "Hashtag", "href": urls.tag(tag.name), "name": f"#{tag.display_name}"}
 
 
+def mention_document(actor: Actor, urls: Urls) -> dict[str, Any]:
+    """A ``Mention`` tag: the actor's id and its full handle (ours carry our domain)."""
+    domain = actor.domain or urlsplit(urls.base).netloc
+    return {"type": "Mention", "href": actor.ap_id, "name": f"@{actor.username}@{domain}"}
+
+
+def _with_mentions(
+    to: list[str], cc: list[str], visibility: str, mentions: Sequence[Actor]
+) -> tuple[list[str], list[str]]:
+    """Mastodon's rule: the people a public, unlisted or followers-only post mentions are
+    named in ``cc`` (``to`` stays the audience the visibility gives)."""
+    if visibility not in ("public", "unlisted", "followers"):
+        return to, cc
+    named = set(to) | set(cc)
+    extra = [a.ap_id for a in mentions if a.ap_id not in named]
+    return to, cc + list(dict.fromkeys(extra))
+
+
 def _content(post: Post, page_url: str, image_count: int) -> str:
     hidden = image_count - SHOWN_IMAGES
     if hidden <= 0:
@@ -187,15 +226,17 @@ def note_object(
     media: Sequence[MediaAttachment],
     tags: Sequence[Hashtag],
     urls: Urls,
+    mentions: Sequence[Actor] = (),
 ) -> dict[str, Any]:
     """A post as a ``Note`` (no ``@context``: ``note_document`` or an activity adds it).
 
     Every image is attached, in position order. Mastodon shows only the first four, so
     when there are more the content ends with a visible link to the post page, and a
-    reader on such a server still learns that the post has more to see.
+    reader on such a server still learns that the post has more to see. Mentioned actors
+    get a ``Mention`` tag and a place in ``cc``.
     """
     followers = author.followers_url or urls.followers(author.username)
-    to, cc = addressing(post.visibility, followers)
+    to, cc = _with_mentions(*addressing(post.visibility, followers), post.visibility, mentions)
     page_url = post.url or urls.post_page(author.username, post.id)
     ordered = sorted(media, key=lambda m: m.position)
     content = _content(post, page_url, len(ordered))
@@ -212,7 +253,8 @@ def note_object(
         "sensitive": post.sensitive or bool(post.content_warning),
         "content": content,
         "attachment": [attachment_document(m, urls) for m in ordered],
-        "tag": [hashtag_document(t, urls) for t in tags],
+        "tag": [hashtag_document(t, urls) for t in tags]
+        + [mention_document(a, urls) for a in mentions],
         "replies": {
             "id": f"{post.ap_id}/replies",
             "type": "Collection",
@@ -246,8 +288,9 @@ def note_document(
     media: Sequence[MediaAttachment],
     tags: Sequence[Hashtag],
     urls: Urls,
+    mentions: Sequence[Actor] = (),
 ) -> dict[str, Any]:
-    return with_context(note_object(post, author, media, tags, urls), urls.base)
+    return with_context(note_object(post, author, media, tags, urls, mentions), urls.base)
 
 
 def create_activity(note: dict[str, Any]) -> dict[str, Any]:

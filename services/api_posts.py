@@ -17,6 +17,7 @@ from datetime import timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services import mentions as mentioning
 from services import posts
 from services.context import Services
 from services.generation import prompt_and_model
@@ -83,6 +84,7 @@ async def create_post_from_media(
         1 <= len(language) <= 16 and language.replace("-", "").isalnum()
     ):
         raise InvalidInput("language must be an ISO 639 language code.")
+    resolved = await mentioning.resolve_mentions(services, fields.caption)
     try:
         async with services.db.transaction() as session:
             if idempotency_key:
@@ -108,6 +110,7 @@ async def create_post_from_media(
                 prompt=prompt,
                 model_name=model_name,
                 language=language,
+                mentions=resolved,
             )
             if idempotency_key:
                 session.add(

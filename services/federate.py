@@ -15,7 +15,7 @@ Local recipients get ``notification`` rows instead (favourite, reblog, reply, me
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import delete as sa_delete
@@ -28,6 +28,7 @@ from federation.documents import actor_document, note_object
 from federation.outbox import enqueue_activity
 from services.context import Services
 from storage import delivery_queries as dq
+from storage import mention_queries as mq
 from storage import posts as q
 from storage.federation_models import Notification, OutboxActivity
 from storage.ids import new_id
@@ -106,15 +107,24 @@ async def unnotify(
 async def _note(services: Services, session: AsyncSession, author: Actor, post: Post) -> dict:
     media = (await q.attachments_for(session, [post.id])).get(post.id, [])
     tags = await q.tags_of(session, post.id)
-    return note_object(post, author, media, tags, services.urls)
+    mentions = (await mq.mentions_for(session, [post.id])).get(post.id, [])
+    return note_object(post, author, media, tags, services.urls, mentions)
 
 
 async def _post_audience(
-    services: Services, session: AsyncSession, author: Actor, post: Post, *, copies: bool
+    services: Services,
+    session: AsyncSession,
+    author: Actor,
+    post: Post,
+    *,
+    copies: bool,
+    also: Sequence[Actor] = (),
 ) -> set[str]:
+    """Followers' servers, plus the personal inboxes of the people the post names (its
+    mentions, the author it answers, and ``also``: those an edit stopped mentioning)."""
     base = services.config.base_url
     inboxes = inboxes_for(await dq.follower_actors(session, author.id), local_base_url=base)
-    named = list(await dq.mentioned_actors(session, post.id))
+    named = [*await dq.mentioned_actors(session, post.id), *also]
     parent = await dq.parent_author(session, post)
     if parent is not None:
         named.append(parent)
@@ -139,16 +149,31 @@ async def post_created(
 
 
 async def post_updated(
-    services: Services, session: AsyncSession, author: Actor, post: Post
+    services: Services,
+    session: AsyncSession,
+    author: Actor,
+    post: Post,
+    *,
+    newly_mentioned: Sequence[Actor] = (),
+    unmentioned: Sequence[Actor] = (),
 ) -> None:
-    """Queue ``Update{Note}`` carrying the edited Note."""
+    """Queue ``Update{Note}`` carrying the edited Note.
+
+    People the edit newly mentions are notified (unless the post answers them: their
+    ``reply`` notification came with the post); people it no longer mentions still get the
+    Update, so the copy their server holds loses the mention too.
+    """
     if not post.local:
         return
     note = await _note(services, session, author, post)
     when = post.edited_at or services.clock()
     activity = act.build_update_note(note, services.urls.base, updated_at=when)
-    inboxes = await _post_audience(services, session, author, post, copies=True)
+    inboxes = await _post_audience(services, session, author, post, copies=True, also=unmentioned)
     await enqueue(services, session, author, activity, inboxes)
+    parent = await dq.parent_author(session, post)
+    for mentioned in newly_mentioned:
+        if parent is None or mentioned.id != parent.id:
+            await notify(services, session, mentioned, "mention", author, post.id)
 
 
 async def post_deleted(services: Services, session: AsyncSession, post: Post) -> None:

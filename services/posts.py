@@ -9,18 +9,20 @@ a refused or failed post leaves nothing behind.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete as sa_delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from federation.content import extract_hashtags, render_caption
+from federation.content import extract_hashtags
 from media.pipeline import MediaLimits, ProcessedImage, process_image
 from services import federate
+from services import mentions as mentioning
 from services.context import Services
 from services.generation import prompt_and_model
+from storage import mention_queries as mq
 from storage import posts as q
 from storage.ids import new_id
 from storage.models import (
@@ -76,6 +78,12 @@ def _check_fields(fields: PostFields) -> PostFields:
 def _check_focus(focus: tuple[float, float] | None) -> None:
     if focus is not None and not all(-1.0 <= v <= 1.0 for v in focus):
         raise InvalidInput("A focal point must be two numbers between -1 and 1.")
+
+
+def _check_alts(services: Services, texts: Iterable[str]) -> None:
+    limit = services.config.media.max_alt_text
+    if any(len(text) > limit for text in texts):
+        raise InvalidInput(f"Alt text is limited to {limit} characters.")
 
 
 async def process_upload(services: Services, upload: Upload, index: int) -> ProcessedImage:
@@ -175,16 +183,14 @@ async def create_post(
         raise InvalidInput(f"A post can have at most {limit} images; you sent {len(uploads)}.")
     if not uploads and not fields.caption.strip():
         raise InvalidInput("The reply is empty.")
+    _check_alts(services, [u.description for u in uploads])
     for upload in uploads:
         _check_focus(upload.focus)
-        if len(upload.description) > services.config.media.max_alt_text:
-            raise InvalidInput(
-                f"Alt text is limited to {services.config.media.max_alt_text} characters."
-            )
     processed = [await process_upload(services, u, i) for i, u in enumerate(uploads)]
     prompt, model_name = fields.prompt.strip(), fields.model_name.strip()
     if processed and not (prompt or model_name):
         prompt, model_name = prompt_and_model(processed[0].generation.a1111_parameters)
+    resolved = await mentioning.resolve_mentions(services, fields.caption)
     batch = BlobBatch(services)
     try:
         attachments = [
@@ -201,6 +207,7 @@ async def create_post(
                 in_reply_to=in_reply_to,
                 prompt=prompt,
                 model_name=model_name,
+                mentions=resolved,
             )
         return post
     except BaseException:
@@ -219,11 +226,15 @@ async def insert_post(
     prompt: str,
     model_name: str,
     language: str | None = None,
+    mentions: mentioning.Resolved | None = None,
 ) -> Post:
-    """The rows of a new post (its images in order, its tags, the parent's reply count)
-    and its federation, in the caller's transaction. The web form (``create_post``) and
-    the client API (``services.api_posts``) both publish through here."""
+    """The rows of a new post (images in order, tags, mentions, the parent's reply count)
+    and its federation, in the caller's transaction; the web form and the client API both
+    publish through here. ``mentions`` comes from ``mentions.resolve_mentions`` (run before
+    the transaction); without it only handles known locally are linked (no network)."""
     urls = services.urls
+    if mentions is None:
+        mentions = await mentioning.known_mentions(services, session, fields.caption)
     post_id = new_id()
     post = Post(
         id=post_id,
@@ -233,7 +244,7 @@ async def insert_post(
         local=True,
         visibility=fields.visibility,
         caption_source=fields.caption,
-        content_html=render_caption(fields.caption, tag_url=urls.tags_base()),
+        content_html=mentioning.render(services, fields.caption, mentions),
         content_warning=fields.content_warning.strip(),
         sensitive=fields.sensitive or bool(fields.content_warning.strip()),
         language=language,
@@ -250,6 +261,7 @@ async def insert_post(
         media.position = position
         session.add(media)
     await _set_tags(session, post, fields.caption)
+    await mq.replace_mentions(session, post.id, mentioning.mentioned(mentions))
     if in_reply_to is not None:
         parent = await session.get(Post, in_reply_to.id)
         if parent is not None:
@@ -275,17 +287,15 @@ async def edit_post(
     fields: PostFields,
     descriptions: dict[int, str],
 ) -> Post:
-    """Change the caption, warnings, prompt/model and alt texts (images stay)."""
+    """Change the caption, warnings, prompt/model and alt texts (images stay); mentions
+    are resolved again from the new caption."""
     fields = _check_fields(fields)
-    for text in descriptions.values():
-        if len(text) > services.config.media.max_alt_text:
-            raise InvalidInput(
-                f"Alt text is limited to {services.config.media.max_alt_text} characters."
-            )
+    _check_alts(services, descriptions.values())
+    resolved = await mentioning.resolve_mentions(services, fields.caption)
     async with services.db.transaction() as session:
         post = await _own_post(session, post_id, actor)
         post.caption_source = fields.caption
-        post.content_html = render_caption(fields.caption, tag_url=services.urls.tags_base())
+        post.content_html = mentioning.render(services, fields.caption, resolved)
         post.content_warning = fields.content_warning.strip()
         post.sensitive = fields.sensitive or bool(post.content_warning)
         post.visibility = fields.visibility
@@ -299,7 +309,10 @@ async def edit_post(
                 item.description = descriptions[item.id]
                 session.add(item)
         await _set_tags(session, post, fields.caption)
-        await federate.post_updated(services, session, actor, post)
+        added, removed = await mq.replace_mentions(session, post.id, mentioning.mentioned(resolved))
+        await federate.post_updated(
+            services, session, actor, post, newly_mentioned=added, unmentioned=removed
+        )
         return post
 
 
