@@ -70,9 +70,12 @@ def local_username_from_resource(resource: str, *, domain: str, urls: Urls) -> s
         raise BadResource("resource is missing")
     lowered = resource.lower()
     if lowered.startswith(("http://", "https://")):
-        if not _same_origin(resource, urls.base):
-            return None
-        path = urlsplit(resource).path.rstrip("/")
+        try:  # urlsplit refuses some URLs outright ("http://[" is an unclosed IPv6 host)
+            if not _same_origin(resource, urls.base):
+                return None
+            path = urlsplit(resource).path.rstrip("/")
+        except ValueError as exc:
+            raise BadResource("resource is not a valid URL") from exc
         if path == "/actor":
             return domain
         for prefix in ("/users/", "/@"):

@@ -34,7 +34,7 @@ from typing import Any
 
 from federation.fetch import GONE_STATUSES, FetchContext, get_actor_by_key_id
 from federation.remote_actors import host_of, id_of
-from federation.sig_headers import HeaderInput
+from federation.sig_headers import HeaderInput, combined
 from federation.signatures import (
     ParsedSignature,
     Rejected,
@@ -181,13 +181,32 @@ async def authenticate(
     return (owner, verdict) if isinstance(verdict, Verified) else verdict
 
 
+def _authority(host: str, scheme: str) -> str:
+    """A Host value compared without case and without the scheme's default port."""
+    host = host.strip().lower()
+    return host.removesuffix({"https": ":443", "http": ":80"}.get(scheme, ""))
+
+
 def _parse_signature(
     ctx: FetchContext, method: str, target: str, headers: HeaderInput
 ) -> ParsedSignature | Rejected:
+    """Parse the request's signature, bound to this server.
+
+    RFC 9421 signatures are bound by construction (``@authority``/``@target-uri`` are
+    rebuilt from our own domain). A draft-cavage signature covers the Host header as the
+    request carried it, so that header must name us: a request signed for another server
+    must not be replayable here within the Date window.
+    """
     instance = ctx.config.instance
-    return parse_signature(
+    parsed = parse_signature(
         method, target, headers, scheme=instance.scheme, authority=instance.domain
     )
+    if isinstance(parsed, ParsedSignature) and parsed.scheme == "cavage":
+        host = combined(parsed.header_lines, "host")
+        ours = _authority(instance.domain, instance.scheme)
+        if host is not None and _authority(host, instance.scheme) != ours:
+            return Rejected("the signed Host header is not this server")
+    return parsed
 
 
 async def _store(ctx: FetchContext, activity: IncomingActivity, key_id: str) -> InboxOutcome:

@@ -125,9 +125,15 @@ def _question_options(obj: dict[str, Any]) -> str:
     return "<ul>" + "".join(f"<li>{escape(n)}</li>" for n in names) + "</ul>"
 
 
-def _link_of(obj: dict[str, Any]) -> str | None:
+def _link_of(obj: dict[str, Any], note_id: str) -> str | None:
+    """The note's page URL, kept only when it lives on the note's own origin.
+
+    Posts are also found by this URL (an Announce may name it instead of the id), so a
+    ``url`` pointing at another server's post would let one server shadow another's posts:
+    their real Create taken for a duplicate, replies and boosts attached to the impostor.
+    """
     url, _mime = pick_url(obj.get("url"))
-    return url if url and origin(url) else None
+    return url if url and same_origin(url, note_id) else None
 
 
 def parse_note(obj: dict[str, Any]) -> ParsedNote | None:
@@ -158,7 +164,7 @@ def parse_note(obj: dict[str, Any]) -> ParsedNote | None:
         summary=summary,
         sensitive=sensitive,
         in_reply_to=id_of(obj.get("inReplyTo")),
-        url=_link_of(obj),
+        url=_link_of(obj, note_id),
         published=parse_datetime(obj.get("published")),
         updated=parse_datetime(obj.get("updated")),
         to=tuple(ids_of(obj.get("to"))),

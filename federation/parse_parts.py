@@ -193,7 +193,7 @@ def _positive_int(value: Any) -> int | None:
         return None
     if isinstance(value, int | float) and math.isfinite(value) and value > 0:
         return int(value)
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():  # not "²"
         return int(value) or None
     return None
 

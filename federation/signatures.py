@@ -278,6 +278,12 @@ def _coerce_key(key: str | bytes | PublicKey) -> VerifyKey:
     return key
 
 
+def _covers_date(parsed: ParsedSignature) -> bool:
+    """Date covered in any form (``date``, ``"date";sf`` ...): each must meet the time
+    window, or a signature without ``created`` would never expire."""
+    return any(c.split(";", 1)[0] == "date" for c in parsed.covered)
+
+
 def _coverage_reason(parsed: ParsedSignature, body: bytes | None) -> str | None:
     """What a signature must cover before it can authenticate an ActivityPub request."""
     if parsed.scheme == "cavage":
@@ -298,7 +304,7 @@ def _coverage_reason(parsed: ParsedSignature, body: bytes | None) -> str | None:
         return "signature does not cover @target-uri"
     if body and "content-digest" not in bare:
         return "signature does not cover content-digest"
-    if parsed.created is None and "date" not in bare:
+    if parsed.created is None and not _covers_date(parsed):
         return "signature has no created time"
     return None
 
@@ -308,7 +314,7 @@ def _timing_reason(
 ) -> str | None:
     """Replay protection: the covered Date and the created/expires parameters."""
     earliest, latest = now - max_skew, now + max_future
-    if "date" in parsed.covered:
+    if _covers_date(parsed):
         date = parse_http_date(combined(parsed.header_lines, "date"))
         if date is None:
             return "date header is not a valid HTTP date"
@@ -365,7 +371,7 @@ def verify_parsed(
     for algorithm in algorithms:
         if verify_with(algorithm, key, data, parsed.signature, parsed.scheme):
             created = parsed.created
-            if created is None and "date" in parsed.covered:
+            if created is None and _covers_date(parsed):
                 created = parse_http_date(combined(parsed.header_lines, "date"))
             return Verified(parsed.key_id, parsed.scheme, algorithm, parsed.covered, created)
     return Rejected("signature does not verify")

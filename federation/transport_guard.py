@@ -76,6 +76,9 @@ _CLASSES: tuple[tuple[str, str], ...] = (
     ("is_multicast", "a multicast address"),
     ("is_private", "a private address"),
     ("is_reserved", "a reserved address"),
+    # fec0::/10, deprecated (RFC 3879) but still routed inside some networks; Python
+    # counts it as global. IPv6 only: an IPv4 address has no such attribute.
+    ("is_site_local", "a site-local address"),
 )
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -113,7 +116,7 @@ def check_address(ip: IPAddress | str) -> str | None:
             reason = check_address(inner)
             return f"{reason} in {form} form" if reason else None
     for attribute, reason in _CLASSES:
-        if getattr(ip, attribute):
+        if getattr(ip, attribute, False):
             return reason
     if not ip.is_global:
         return "not a globally routable address"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from federation.content import render_bio
 from federation.keys import generate_rsa_keypair
+from services import federate
 from services.context import Services
 from services.passwords import (
     DUMMY_HASH,
@@ -21,6 +23,7 @@ from services.passwords import (
     verify_password,
 )
 from storage import accounts as q
+from storage import oauth_queries
 from storage.ids import new_id
 from storage.models import Actor, Invite, LocalUser
 from tessera.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -74,12 +77,31 @@ def validate_password(password: str) -> str:
     return password
 
 
+@dataclass(frozen=True)
+class _Secrets:
+    password_hash: str
+    private_pem: str
+    public_pem: str
+
+
+async def _make_secrets(services: Services, username: str, password: str) -> _Secrets:
+    """A new account's password hash and RSA key pair, made in worker threads before its
+    transaction: each costs tens to hundreds of ms of CPU that would otherwise stall every
+    other request. A name already taken is refused first, so it costs neither."""
+    async with services.db.session() as session:
+        if await q.local_actor_by_username(session, username) is not None:
+            raise Conflict(f"The username {username!r} is taken.")
+    password_hash = await asyncio.to_thread(hash_password, password)
+    private_pem, public_pem = await asyncio.to_thread(generate_rsa_keypair)
+    return _Secrets(password_hash, private_pem, public_pem)
+
+
 async def _insert_user(
     session: AsyncSession,
     services: Services,
     *,
     username: str,
-    password: str,
+    made: _Secrets,
     is_admin: bool,
     approved: bool,
     email: str | None,
@@ -89,7 +111,7 @@ async def _insert_user(
     if await q.local_actor_by_username(session, username) is not None:
         raise Conflict(f"The username {username!r} is taken.")
     urls = services.urls
-    private_pem, public_pem = generate_rsa_keypair()
+    private_pem, public_pem = made.private_pem, made.public_pem
     actor = Actor(
         id=new_id(),
         username=username,
@@ -110,7 +132,7 @@ async def _insert_user(
     user = LocalUser(
         actor_id=actor.id,
         email=email,
-        password_hash=hash_password(password),
+        password_hash=made.password_hash,
         is_admin=is_admin,
         approved=approved,
         signup_reason=reason,
@@ -137,12 +159,13 @@ async def create_user(
     """Create a local account (with its signing key) in one transaction."""
     validate_username(username, allow_reserved=allow_reserved)
     validate_password(password)
+    made = await _make_secrets(services, username, password)
     async with services.db.transaction() as session:
         return await _insert_user(
             session,
             services,
             username=username,
-            password=password,
+            made=made,
             is_admin=is_admin,
             approved=approved,
             email=email,
@@ -175,6 +198,13 @@ async def sign_up(
     validate_username(username)
     validate_password(password)
     reason = reason.strip()[:1000]
+    if mode in ("closed", "invite") and not invite_code:  # refused before any hashing
+        raise Forbidden(
+            "Sign-ups are closed on this instance."
+            if mode == "closed"
+            else "Sign-ups on this instance need an invite link."
+        )
+    made = await _make_secrets(services, username, password)
     async with services.db.transaction() as session:
         invite: Invite | None = None
         if invite_code:
@@ -190,7 +220,7 @@ async def sign_up(
             session,
             services,
             username=username,
-            password=password,
+            made=made,
             is_admin=False,
             approved=approved,
             email=email,
@@ -260,10 +290,10 @@ async def authenticate(services: Services, username: str, password: str) -> Acto
     async with services.db.session() as session:
         found = await q.local_user_with_actor(session, username.strip().lstrip("@"))
     if found is None:
-        verify_password(DUMMY_HASH, password)
+        await asyncio.to_thread(verify_password, DUMMY_HASH, password)
         raise LoginRefused("Wrong username or password.")
     actor, user = found
-    if not verify_password(user.password_hash, password):
+    if not await asyncio.to_thread(verify_password, user.password_hash, password):
         raise LoginRefused("Wrong username or password.")
     if user.disabled:
         raise LoginRefused("This account is disabled.")
@@ -334,14 +364,33 @@ async def update_profile(
             actor.manually_approves_followers = locked
         actor.updated_at = services.clock()
         session.add(actor)
+        await federate.profile_updated(services, session, actor)  # Update{Person}, same commit
         return actor
 
 
-async def change_password(services: Services, actor_id: int, current: str, new: str) -> None:
+async def change_password(
+    services: Services,
+    actor_id: int,
+    current: str,
+    new: str,
+    *,
+    keep_session: str | None = None,
+) -> None:
+    """Replace the password and, in the same transaction, sign the account out everywhere
+    else (it may be known to someone): every other web session and every API token go;
+    ``keep_session`` (the hash of the session making the change) stays signed in."""
     validate_password(new)
+    async with services.db.session() as session:
+        user = await session.get(LocalUser, actor_id)
+    if user is None or not await asyncio.to_thread(verify_password, user.password_hash, current):
+        raise InvalidInput("The current password is wrong.")
+    checked_hash = user.password_hash
+    new_hash = await asyncio.to_thread(hash_password, new)
     async with services.db.transaction() as session:
         user = await session.get(LocalUser, actor_id)
-        if user is None or not verify_password(user.password_hash, current):
-            raise InvalidInput("The current password is wrong.")
-        user.password_hash = hash_password(new)
+        if user is None or user.password_hash != checked_hash:
+            raise Conflict("The password was changed meanwhile; please try again.")
+        user.password_hash = new_hash
         session.add(user)
+        await q.delete_sessions_except(session, actor_id, keep_session)
+        await oauth_queries.revoke_all_tokens(session, actor_id=actor_id, now=services.clock())

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func
+from sqlalchemy import delete, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Actor, Follow, LocalUser
+from storage.models import Actor, Follow, LocalUser, WebSession
 
 
 async def local_actor_by_username(session: AsyncSession, username: str) -> Actor | None:
@@ -87,3 +87,13 @@ async def follow_counts(session: AsyncSession, actor_id: int) -> tuple[int, int]
         .where(Follow.follower_id == actor_id, Follow.state == "accepted")
     )
     return int(followers.one()), int(following.one())
+
+
+async def delete_sessions_except(
+    session: AsyncSession, actor_id: int, keep_token_hash: str | None
+) -> None:
+    """Sign an account out of every web session but ``keep_token_hash`` (if given)."""
+    stmt = delete(WebSession).where(col(WebSession.actor_id) == actor_id)
+    if keep_token_hash is not None:
+        stmt = stmt.where(col(WebSession.token_hash) != keep_token_hash)
+    await session.exec(stmt)  # type: ignore[call-overload]

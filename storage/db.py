@@ -12,8 +12,26 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+
+def redacted_url(url: str) -> str:
+    """A database URL safe to print or log: the password replaced by ``***`` and any
+    ``password``/``secret`` query parameter by ``redacted``; an unparseable URL is not
+    echoed at all (it may still hold a password). URLs with nothing to hide are returned
+    exactly as written."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return "<unparseable database URL>"
+    secret = [k for k in parsed.query if any(w in k.lower() for w in ("pass", "secret"))]
+    if parsed.password is None and not secret:
+        return url
+    query = {k: "redacted" if k in secret else v for k, v in parsed.query.items()}
+    return parsed.set(query=query).render_as_string(hide_password=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -10,15 +10,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
 
+from sqlalchemy import and_, or_
 from sqlalchemy import delete as sa_delete
-from sqlalchemy import or_
+from sqlalchemy import update as sa_update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.federation_models import Block, InboxItem, Notification, Report
 from storage.ids import new_id
-from storage.models import Actor, Boost, Follow, Hashtag, Like, MediaAttachment, Post, PostHashtag
+from storage.models import (
+    Actor,
+    Boost,
+    Follow,
+    Hashtag,
+    Like,
+    LocalUser,
+    MediaAttachment,
+    Post,
+    PostHashtag,
+)
 
 # --- the queue ---------------------------------------------------------------------------
 
@@ -46,6 +59,18 @@ async def claim_due_items(
     return items
 
 
+async def release_all_item_locks(session: AsyncSession) -> int:
+    """Unlock every claimed item; only correct when no worker is running (see
+    ``storage.delivery_queries.release_all_locks``). Returns how many were unlocked."""
+    result = await session.exec(  # type: ignore[call-overload]
+        sa_update(InboxItem)
+        .where(col(InboxItem.locked_until).is_not(None))
+        .values(locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
+
+
 # --- actors --------------------------------------------------------------------------------
 
 
@@ -63,16 +88,42 @@ async def local_actor_by_ap_id(session: AsyncSession, ap_id: str | None) -> Acto
     return actor
 
 
+def _active_local() -> Any:
+    """A local account people may reach: not suspended, and its user approved and not
+    disabled (as ``ap_queries.federated_local_actor``: a pending or disabled account is a
+    404 to other servers, so it must not gain followers or mentions either). The instance
+    actor has no ``localuser`` row and stays reachable."""
+    return and_(
+        col(Actor.domain).is_(None),
+        col(Actor.suspended).is_(False),
+        or_(
+            col(LocalUser.actor_id).is_(None),
+            and_(col(LocalUser.approved).is_(True), col(LocalUser.disabled).is_(False)),
+        ),
+    )
+
+
+async def active_local_actor_by_ap_id(session: AsyncSession, ap_id: str | None) -> Actor | None:
+    """A local account that may be followed or mentioned (see ``_active_local``)."""
+    if not ap_id:
+        return None
+    result = await session.exec(
+        select(Actor)
+        .join(LocalUser, col(LocalUser.actor_id) == col(Actor.id), isouter=True)
+        .where(col(Actor.ap_id) == ap_id, _active_local())
+    )
+    return result.first()
+
+
 async def local_actors_by_ap_ids(session: AsyncSession, ap_ids: Iterable[str]) -> list[Actor]:
+    """The active local accounts (see ``_active_local``) among ``ap_ids``."""
     wanted = sorted(set(ap_ids))
     if not wanted:
         return []
     result = await session.exec(
-        select(Actor).where(
-            col(Actor.ap_id).in_(wanted),
-            col(Actor.domain).is_(None),
-            col(Actor.suspended).is_(False),
-        )
+        select(Actor)
+        .join(LocalUser, col(LocalUser.actor_id) == col(Actor.id), isouter=True)
+        .where(col(Actor.ap_id).in_(wanted), _active_local())
     )
     return list(result.all())
 
@@ -95,15 +146,42 @@ async def has_local_follower(session: AsyncSession, actor_id: int) -> bool:
 # --- posts ---------------------------------------------------------------------------------
 
 
+def _origin(url: str | None) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL; None for anything else."""
+    try:
+        parts = urlsplit(url or "")
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if not host or parts.scheme not in ("http", "https"):
+        return None
+    return parts.scheme, host.lower(), port or (443 if parts.scheme == "https" else 80)
+
+
+async def post_by_ap_id(session: AsyncSession, ap_id: str | None) -> Post | None:
+    """A post by its ActivityPub id only: the key for "do we have this note already"."""
+    if not ap_id:
+        return None
+    return (await session.exec(select(Post).where(Post.ap_id == ap_id))).first()
+
+
 async def post_by_reference(session: AsyncSession, ref: str | None) -> Post | None:
     """A post by its ActivityPub id, or by its page URL (Mastodon's Announce of a status
-    sometimes names the ``url``, not the ``id``)."""
-    if not ref:
-        return None
-    found = (await session.exec(select(Post).where(Post.ap_id == ref))).first()
-    if found is not None:
+    sometimes names the ``url``, not the ``id``).
+
+    A URL only names a post that lives on that URL's own origin: a ``url`` field is what
+    the sending server claims, and a post from one server whose ``url`` names another
+    server's post must never stand in for it (rows stored before ``url`` was checked at
+    parse time included).
+    """
+    found = await post_by_ap_id(session, ref)
+    if found is not None or not ref:
         return found
-    return (await session.exec(select(Post).where(Post.url == ref).limit(1))).first()
+    wanted = _origin(ref)
+    if wanted is None:
+        return None
+    candidates = await session.exec(select(Post).where(Post.url == ref).limit(20))
+    return next((p for p in candidates.all() if _origin(p.ap_id) == wanted), None)
 
 
 async def posts_of(session: AsyncSession, actor_id: int) -> list[Post]:
@@ -223,6 +301,19 @@ async def block_between(session: AsyncSession, actor_id: int, target_id: int) ->
         select(Block).where(Block.actor_id == actor_id, Block.target_id == target_id)
     )
     return result.first()
+
+
+async def blockers_of(session: AsyncSession, actor_ids: Iterable[int], target_id: int) -> set[int]:
+    """Which of ``actor_ids`` block ``target_id``."""
+    wanted = sorted(set(actor_ids))
+    if not wanted:
+        return set()
+    result = await session.exec(
+        select(Block.actor_id).where(
+            col(Block.actor_id).in_(wanted), col(Block.target_id) == target_id
+        )
+    )
+    return set(result.all())
 
 
 async def report_by_ap_id(session: AsyncSession, ap_id: str | None) -> Report | None:

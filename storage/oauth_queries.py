@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -68,6 +68,19 @@ async def revoke_tokens(session: AsyncSession, *, actor_id: int, app_id: int, no
             col(OAuthToken.app_id) == app_id,
             col(OAuthToken.revoked_at).is_(None),
         )
+        .values(revoked_at=now)
+    )
+    return int(result.rowcount or 0)
+
+
+async def revoke_all_tokens(session: AsyncSession, *, actor_id: int, now: datetime) -> int:
+    """Revoke every live token a person holds, whatever the app, and drop the
+    authorization codes not yet exchanged (each would become a new token); returns how
+    many tokens were revoked."""
+    await session.exec(delete(OAuthCode).where(col(OAuthCode.actor_id) == actor_id))  # type: ignore[call-overload]
+    result = await session.exec(  # type: ignore[call-overload]
+        update(OAuthToken)
+        .where(col(OAuthToken.actor_id) == actor_id, col(OAuthToken.revoked_at).is_(None))
         .values(revoked_at=now)
     )
     return int(result.rowcount or 0)

@@ -16,6 +16,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.federation_models import Block
 from storage.models import (
     Actor,
     Boost,
@@ -208,16 +209,42 @@ async def attachments_for(
     return grouped
 
 
+def _not_blocked_by(blocker_ids: Sequence[int]):  # type: ignore[no-untyped-def]
+    """The post's author is not blocked by any of ``blocker_ids``."""
+    return ~exists().where(
+        col(Block.actor_id).in_(list(blocker_ids)),
+        col(Block.target_id) == col(Post.actor_id),
+    )
+
+
 async def replies_to(
-    session: AsyncSession, post_id: int, *, limit: int = 100
+    session: AsyncSession,
+    post_id: int,
+    *,
+    viewer_id: int | None,
+    parent_author_id: int | None = None,
+    limit: int = 100,
 ) -> list[tuple[Post, Actor]]:
-    result = await session.exec(
+    """Replies to a post that ``viewer_id`` (None: anonymous) may see, oldest first.
+
+    A reply is a post like any other: followers-only and direct replies stay with their
+    audience. Replies by suspended accounts are hidden, and so are replies by accounts the
+    viewer blocks or the parent's author blocks (a block keeps someone out of your threads,
+    even when their server still sends us their replies).
+    """
+    blockers = [i for i in (viewer_id, parent_author_id) if i is not None]
+    stmt = (
         select(Post, Actor)
         .join(Actor, col(Actor.id) == col(Post.actor_id))
-        .where(col(Post.in_reply_to_id) == post_id)
-        .order_by(col(Post.id))
-        .limit(limit)
+        .where(
+            col(Post.in_reply_to_id) == post_id,
+            col(Actor.suspended).is_(False),
+            _visible_to(viewer_id),
+        )
     )
+    if blockers:
+        stmt = stmt.where(_not_blocked_by(blockers))
+    result = await session.exec(stmt.order_by(col(Post.id)).limit(limit))
     return [(p, a) for p, a in result.all()]
 
 

@@ -196,12 +196,14 @@ def cmd_migrate(config: Config, _args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(config: Config, _args: argparse.Namespace) -> int:
+    from storage.db import redacted_url
+
     print(f"configuration OK ({config.source or 'built-in defaults'})")
     print(
         f"  instance: {config.base_url} ({config.instance.name}), registrations {config.instance.registrations}"
     )
     print(f"  server:   {config.server.host}:{config.server.port}")
-    print(f"  database: {config.database.url}")
+    print(f"  database: {redacted_url(config.database.url)}")  # never the password
     print(
         f"  media:    {config.media.root} (max {config.media.max_upload_bytes} bytes, {config.media.max_pixels} pixels)"
     )

@@ -38,6 +38,8 @@ class ServerConfig:
     session_days: int = 30
     login_attempts_per_window: int = 10
     login_window_seconds: int = 300
+    signup_attempts_per_window: int = 5
+    signup_window_seconds: int = 1800
     trusted_proxy: bool = False
 
 

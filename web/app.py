@@ -98,6 +98,9 @@ def create_app(
         login_limiter=SlidingWindowLimiter(
             config.server.login_attempts_per_window, config.server.login_window_seconds
         ),
+        signup_limiter=SlidingWindowLimiter(
+            config.server.signup_attempts_per_window, config.server.signup_window_seconds
+        ),
     )
     upload_cap = config.media.max_upload_bytes * config.media.max_attachments + 1024 * 1024
 

@@ -32,6 +32,7 @@ class WebState:
     secret: bytes
     templates: Jinja2Templates
     login_limiter: SlidingWindowLimiter
+    signup_limiter: SlidingWindowLimiter
 
     @property
     def secure_cookies(self) -> bool:
@@ -47,10 +48,13 @@ def services(request: Request) -> Services:
 
 
 def client_ip(request: Request) -> str:
-    if web(request).services.config.server.trusted_proxy:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
+    """The address rate limits count against.
+
+    Never read from ``X-Forwarded-For`` here: its leftmost entry is whatever the client
+    wrote, so every request could claim a new address. Behind a reverse proxy
+    (``[server] trusted_proxy``) uvicorn's proxy-headers middleware has already replaced
+    ``request.client`` with the address the trusted proxy saw.
+    """
     return request.client.host if request.client else "unknown"
 
 
@@ -88,6 +92,12 @@ def _unsign_session(request: Request, cookie: str | None) -> str | None:
         return _session_signer(request).unsign(cookie).decode()
     except BadSignature:
         return None
+
+
+def current_session_hash(request: Request) -> str | None:
+    """The stored hash of this browser's session token (None when not signed in)."""
+    token = _unsign_session(request, request.cookies.get(SESSION_COOKIE))
+    return hash_token(token) if token else None
 
 
 async def require_user(request: Request) -> tuple[Actor, LocalUser]:

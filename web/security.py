@@ -13,7 +13,7 @@ import hmac
 import os
 import secrets
 import time
-from collections import defaultdict, deque
+from collections import deque
 from pathlib import Path
 
 
@@ -51,31 +51,66 @@ class SlidingWindowLimiter:
 
     One process serves an SQLite instance, so memory is the right place; a multi-process
     deployment would move this to the database or a shared cache.
+
+    Memory is bounded by ``max_keys``. Past it, keys whose events have all expired go
+    first, then keys still under the limit (least recently hit first), and only then
+    keys at the limit: a spray of fresh keys (new names, many addresses) must never
+    forget the clients that are being held back, as clearing everything would.
     """
 
-    def __init__(self, limit: int, window: float, clock: object = time.monotonic) -> None:
+    def __init__(
+        self,
+        limit: int,
+        window: float,
+        clock: object = time.monotonic,
+        *,
+        max_keys: int = 100_000,
+    ) -> None:
         self.limit = limit
         self.window = window
+        self.max_keys = max_keys
         self._clock = clock
-        self._events: dict[str, deque[float]] = defaultdict(deque)
+        self._events: dict[str, deque[float]] = {}  # least recently hit first
 
     def _now(self) -> float:
         return self._clock()  # type: ignore[operator,no-any-return]
 
-    def allowed(self, key: str) -> bool:
-        events = self._events[key]
-        cutoff = self._now() - self.window
+    def _live(self, key: str, now: float) -> deque[float] | None:
+        events = self._events.get(key)
+        if events is None:
+            return None
+        cutoff = now - self.window
         while events and events[0] <= cutoff:
             events.popleft()
-        return len(events) < self.limit
+        return events
+
+    def allowed(self, key: str) -> bool:
+        events = self._live(key, self._now())
+        return events is None or len(events) < self.limit
 
     def hit(self, key: str) -> None:
-        self._events[key].append(self._now())
-        if len(self._events) > 100_000:  # bound memory under a spray of keys
-            self._events.clear()
+        now = self._now()
+        events = self._events.pop(key, None) or deque()
+        events.append(now)
+        self._events[key] = events  # re-inserted: most recently hit last
+        if len(self._events) > self.max_keys:
+            self._shrink(now)
+
+    def _shrink(self, now: float) -> None:
+        """Evict down to 90% of ``max_keys`` (so the scan runs once per many new keys)."""
+        target = max(1, self.max_keys * 9 // 10)
+        for key in list(self._events):
+            if not self._live(key, now):
+                del self._events[key]
+        for held_back_too in (False, True):
+            for key in list(self._events):
+                if len(self._events) <= target:
+                    return
+                if held_back_too or len(self._events[key]) < self.limit:
+                    del self._events[key]
 
     def retry_after(self, key: str) -> int:
-        events = self._events.get(key)
+        events = self._live(key, self._now())
         if not events:
             return 0
         return max(1, int(events[0] + self.window - self._now()) + 1)

@@ -62,7 +62,9 @@ async def on_follow(ctx: InboxContext) -> str:
         return IGNORED
     ap_id = ctx.activity.id
     async with ctx.services.db.transaction() as session:
-        target = await q.local_actor_by_ap_id(session, target_url)
+        # Only an account that can sign in gains followers: a pending or disabled one is a
+        # 404 to other servers, and the shared inbox reaches it all the same.
+        target = await q.active_local_actor_by_ap_id(session, target_url)
         if target is None:
             return IGNORED
         if await q.block_between(session, target.id, follower.id) is not None:

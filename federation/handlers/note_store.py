@@ -83,10 +83,16 @@ async def _notify_and_mention(
     session: AsyncSession, ctx: InboxContext, post: Post, note: ParsedNote, parent: Post | None
 ) -> None:
     """``mention`` rows and notifications for local accounts the note names, and a
-    ``reply`` notification for the author of a local parent."""
+    ``reply`` notification for the author of a local parent - none of them for an
+    account that blocks the note's author."""
     named = [u for u in (*note.mentions, *note.to, *note.cc) if ctx.is_local(u)]
     locals_named = await q.local_actors_by_ap_ids(session, named)
     parent_author = parent.actor_id if parent is not None and parent.local else None
+    concerned = {a.id for a in locals_named} | ({parent_author} if parent_author else set())
+    blocking = await q.blockers_of(session, concerned, post.actor_id)
+    locals_named = [a for a in locals_named if a.id not in blocking]
+    if parent_author in blocking:
+        parent_author = None
     for local in locals_named:
         session.add(Mention(post_id=post.id, actor_id=local.id))
         if local.id != parent_author:
@@ -114,7 +120,7 @@ async def store_note(ctx: InboxContext, note: ParsedNote, author: Actor) -> Post
     stored it) is returned as it is.
     """
     async with ctx.services.db.session() as session:
-        existing = await q.post_by_reference(session, note.id)
+        existing = await q.post_by_ap_id(session, note.id)
     if existing is not None:
         return existing
     batch = RemoteMediaBatch(ctx.services)
@@ -123,7 +129,7 @@ async def store_note(ctx: InboxContext, note: ParsedNote, author: Actor) -> Post
     )
     try:
         async with ctx.services.db.transaction() as session:
-            again = await q.post_by_reference(session, note.id)
+            again = await q.post_by_ap_id(session, note.id)
             if again is not None:
                 await batch.discard()
                 return again

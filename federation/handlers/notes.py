@@ -47,14 +47,16 @@ async def on_create(ctx: InboxContext) -> str:
     if note is None:
         return IGNORED
     async with ctx.services.db.session() as session:
-        if await q.post_by_reference(session, note.id) is not None:
+        if await q.post_by_ap_id(session, note.id) is not None:
             return DONE  # already stored (a duplicate delivery, or fetched as a parent)
     author = await ctx.actor()
     if author is None or author.domain is None:
         return IGNORED
     named = [u for u in (*note.mentions, *note.to, *note.cc) if ctx.is_local(u)]
     async with ctx.services.db.session() as session:
-        mentions_local = bool(await q.local_actors_by_ap_ids(session, named))
+        locals_named = {a.id for a in await q.local_actors_by_ap_ids(session, named)}
+        # A mention by someone the account blocks is no reason to store the note.
+        mentions_local = bool(locals_named - await q.blockers_of(session, locals_named, author.id))
         followed = await q.has_local_follower(session, author.id)
     visibility = visibility_of(note.to, note.cc, author.followers_url)
     if visibility == "direct" and not mentions_local:
@@ -72,7 +74,7 @@ async def on_update(ctx: InboxContext) -> str:
     if note is None:
         return IGNORED
     async with ctx.services.db.session() as session:
-        post = await q.post_by_reference(session, note.id)
+        post = await q.post_by_ap_id(session, note.id)
         if post is None or post.ap_id != note.id:
             return IGNORED  # we never stored it: nothing to edit
         author = await session.get(Actor, post.actor_id)
@@ -130,7 +132,7 @@ async def on_delete(ctx: InboxContext) -> str:
     if not ref or ctx.is_local(ref):
         return IGNORED
     async with ctx.services.db.transaction() as session:
-        post = await q.post_by_reference(session, ref)
+        post = await q.post_by_ap_id(session, ref)
         if post is None or post.local or post.ap_id != ref:
             return IGNORED
         author = await session.get(Actor, post.actor_id)

@@ -39,6 +39,8 @@ async def _react(ctx: InboxContext, model: type[Like] | type[Boost], post_id: in
             return IGNORED
         if model is Boost and post.visibility not in BOOSTABLE:
             return IGNORED
+        if await q.block_between(session, post.actor_id, actor.id) is not None:
+            return IGNORED  # the author blocks them: no like, boost or notification
         if await q.reaction_between(session, model, actor.id, post.id) is not None:
             return DONE
         ap_id = ctx.activity.id

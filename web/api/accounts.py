@@ -26,6 +26,7 @@ from web.api import entities as E
 from web.api import render
 from web.api.auth import Ctx, endpoint
 from web.api.pagination import page_from, paged_response
+from web.ids import parse_id
 
 
 async def visible(session: AsyncSession, actor_id: int) -> Actor:
@@ -154,8 +155,9 @@ def _act(action: str, scope: str):  # type: ignore[no-untyped-def]
 async def relationships(ctx: Ctx) -> list:
     ids = []
     for raw in ctx.params.many("id", max_items=100):
-        if raw.isdigit() and len(raw) <= 19:
-            ids.append(int(raw))
+        found = parse_id(raw)
+        if found is not None:
+            ids.append(found)
     async with ctx.svc.db.session() as session:
         ties = await b.relationships(session, ctx.me.id, ids)
     return [E.relationship(i, ties[i]) for i in dict.fromkeys(ids)]

@@ -31,6 +31,7 @@ from tessera.errors import Forbidden, InvalidInput, NotFound, TesseraError, Unau
 from web.api.entities import iso
 from web.api.params import Params
 from web.context import client_ip, services
+from web.ids import parse_id
 
 RATE_LIMIT = 300
 RATE_WINDOW = timedelta(minutes=5)
@@ -115,10 +116,10 @@ class Ctx:
 
     def path_id(self, name: str = "id") -> int:
         """A numeric id from the path; anything else is an unknown id (404)."""
-        raw = str(self.request.path_params.get(name, ""))
-        if not raw.isdigit() or len(raw) > 19:
+        found = parse_id(str(self.request.path_params.get(name, "")))
+        if found is None:
             raise NotFound("Record not found")
-        return int(raw)
+        return found
 
 
 def bearer(request: Request) -> str | None:

@@ -15,6 +15,7 @@ from web.api import render
 from web.api.auth import Ctx, endpoint
 from web.api.entities import iso
 from web.api.pagination import page_from, paged_response
+from web.ids import parse_id
 
 TIMELINES = ("home", "notifications")
 
@@ -58,10 +59,10 @@ async def save_markers(ctx: Ctx) -> dict:
         raw = ctx.params.nested_value(timeline, "last_read_id")
         if raw is None:
             continue
-        text = str(raw)
-        if not text.isdigit() or len(text) > 19:
+        last_read = parse_id(str(raw))
+        if last_read is None:
             raise InvalidInput(f"{timeline}[last_read_id] must be an id.")
-        updates[timeline] = int(text)
+        updates[timeline] = last_read
     if not updates:
         raise InvalidInput("Send home[last_read_id] or notifications[last_read_id].")
     now = ctx.svc.clock()

@@ -111,7 +111,7 @@ class Params:
         if isinstance(value, bool):
             raise InvalidInput(f"{name} must be a whole number.")
         text = str(value).strip()
-        if not re.fullmatch(r"-?\d{1,19}", text):
+        if not re.fullmatch(r"-?[0-9]{1,19}", text):  # \d would take non-ASCII digits
             raise InvalidInput(f"{name} must be a whole number.")
         number = int(text)
         if not lo <= number <= hi:

@@ -47,5 +47,5 @@ async def revoke_app(request: Request) -> Response:
 
 routes = [
     Route("/settings/apps", apps_page, methods=["GET"]),
-    Route("/settings/apps/{app_id:int}/revoke", revoke_app, methods=["POST"]),
+    Route("/settings/apps/{app_id:id}/revoke", revoke_app, methods=["POST"]),
 ]

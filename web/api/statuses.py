@@ -25,6 +25,7 @@ from web.api import entities as E
 from web.api import render
 from web.api.auth import Ctx, endpoint
 from web.api.pagination import page_from, paged_response
+from web.ids import parse_id
 
 VISIBILITY_IN = {"public": "public", "unlisted": "unlisted", "private": "followers"}
 
@@ -57,9 +58,10 @@ async def _render_post(ctx: Ctx, post_id: int, **kw: Any) -> dict:
 def _ids(ctx: Ctx, name: str) -> list[int]:
     out = []
     for raw in ctx.params.many(name, max_items=40):
-        if not raw.isdigit() or len(raw) > 19:
+        found = parse_id(raw)
+        if found is None:
             raise InvalidInput(f"{name} must hold ids.")
-        out.append(int(raw))
+        out.append(found)
     return out
 
 
@@ -146,13 +148,13 @@ async def edit(ctx: Ctx) -> dict:
     post_id = ctx.path_id()
     descriptions: dict[int, str] = {}
     for record in p.records("media_attributes", max_items=40):
-        raw_id, text = str(record.get("id", "")), record.get("description")
-        if not raw_id.isdigit():
+        media_id, text = parse_id(str(record.get("id", ""))), record.get("description")
+        if media_id is None:
             raise InvalidInput("media_attributes needs the id of each image.")
         if text is not None:
             if not isinstance(text, str):
                 raise InvalidInput("media_attributes description must be text.")
-            descriptions[int(raw_id)] = text
+            descriptions[media_id] = text
     async with ctx.svc.db.session() as session:
         current = await entry_for(session, post_id, ctx.me.id)
     await api_posts.edit_status(

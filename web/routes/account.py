@@ -14,6 +14,7 @@ from tessera.errors import InvalidInput, RateLimited, TesseraError
 from web.context import (
     checked_form,
     client_ip,
+    current_session_hash,
     end_session,
     form_str,
     form_text,
@@ -90,6 +91,24 @@ async def signup_form(request: Request) -> Response:
     )
 
 
+async def _signup_limited(request: Request, ctx: dict[str, object]) -> Response | None:
+    """Count a sign-up attempt against the client's address; a 429 page past the limit.
+
+    Every attempt may cost a password hash and an RSA key pair, and each success is an
+    account: both are worth bounding per address (Mastodon allows 5 per 30 minutes).
+    """
+    limiter = web(request).signup_limiter
+    key = f"ip:{client_ip(request)}"
+    if limiter.allowed(key):
+        limiter.hit(key)
+        return None
+    wait = limiter.retry_after(key)
+    exc = RateLimited(f"Too many sign-up attempts. Try again in {wait} seconds.")
+    response = await render(request, "signup.html", {**ctx, "error": exc.public}, status=429)
+    response.headers["retry-after"] = str(wait)
+    return response
+
+
 async def signup(request: Request) -> Response:
     svc = services(request)
     form = await checked_form(request)
@@ -104,6 +123,9 @@ async def signup(request: Request) -> Response:
         "email": form_str(form, "email"),
         "reason": form_text(form, "reason"),
     }
+    limited = await _signup_limited(request, ctx)
+    if limited is not None:
+        return limited
     try:
         if not isinstance(password, str) or password != confirm:
             raise InvalidInput("The two passwords do not match.")
@@ -174,7 +196,11 @@ async def settings_password(request: Request) -> Response:
         if not isinstance(new, str) or new != confirm:
             raise InvalidInput("The two new passwords do not match.")
         await accounts.change_password(
-            services(request), actor.id, current if isinstance(current, str) else "", new
+            services(request),
+            actor.id,
+            current if isinstance(current, str) else "",
+            new,
+            keep_session=current_session_hash(request),
         )
     except TesseraError as exc:
         return await render(

@@ -85,7 +85,7 @@ async def create_invite(request: Request) -> Response:
     form = await checked_form(request)
     try:
         raw_uses = form_str(form, "max_uses")
-        if raw_uses and not raw_uses.isdigit():
+        if raw_uses and not (raw_uses.isascii() and raw_uses.isdigit()):
             raise InvalidInput("Uses must be a whole number.")
         expiry = form_str(form, "expires")
         if expiry not in EXPIRY_CHOICES:
@@ -110,8 +110,8 @@ async def revoke_invite(request: Request) -> Response:
 
 routes = [
     Route("/admin", admin_index, methods=["GET"]),
-    Route("/admin/signups/{actor_id:int}", decide, methods=["POST"]),
+    Route("/admin/signups/{actor_id:id}", decide, methods=["POST"]),
     Route("/admin/users/{name}", user_action, methods=["POST"]),
     Route("/admin/invites", create_invite, methods=["POST"]),
-    Route("/admin/invites/{invite_id:int}/revoke", revoke_invite, methods=["POST"]),
+    Route("/admin/invites/{invite_id:id}/revoke", revoke_invite, methods=["POST"]),
 ]

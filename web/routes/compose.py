@@ -13,6 +13,7 @@ from storage import posts as q
 from storage.models import Post
 from tessera.errors import InvalidInput, NotFound, TesseraError
 from web.context import checked_form, form_str, form_text, redirect, render, require_user, services
+from web.ids import parse_id
 from web.views import build_post_views
 
 
@@ -108,8 +109,9 @@ async def edit(request: Request) -> Response:
     form = await checked_form(request)
     descriptions: dict[int, str] = {}
     for key, value in form.multi_items():
-        if key.startswith("alt_") and isinstance(value, str) and key[4:].isdigit():
-            descriptions[int(key[4:])] = value.strip()
+        media_id = parse_id(key[4:]) if key.startswith("alt_") else None
+        if media_id is not None and isinstance(value, str):
+            descriptions[media_id] = value.strip()
     try:
         await post_service.edit_post(svc, actor, post.id, _fields(form), descriptions)
     except TesseraError as exc:
@@ -152,11 +154,11 @@ def _interaction(kind: str, on: bool):  # type: ignore[no-untyped-def]
 routes = [
     Route("/compose", compose_form, methods=["GET"]),
     Route("/compose", compose, methods=["POST"]),
-    Route("/@{name}/{post_id:int}/edit", edit_form, methods=["GET"]),
-    Route("/@{name}/{post_id:int}/edit", edit, methods=["POST"]),
-    Route("/@{name}/{post_id:int}/delete", delete, methods=["POST"]),
-    Route("/posts/{post_id:int}/like", _interaction("like", True), methods=["POST"]),
-    Route("/posts/{post_id:int}/unlike", _interaction("like", False), methods=["POST"]),
-    Route("/posts/{post_id:int}/boost", _interaction("boost", True), methods=["POST"]),
-    Route("/posts/{post_id:int}/unboost", _interaction("boost", False), methods=["POST"]),
+    Route("/@{name}/{post_id:id}/edit", edit_form, methods=["GET"]),
+    Route("/@{name}/{post_id:id}/edit", edit, methods=["POST"]),
+    Route("/@{name}/{post_id:id}/delete", delete, methods=["POST"]),
+    Route("/posts/{post_id:id}/like", _interaction("like", True), methods=["POST"]),
+    Route("/posts/{post_id:id}/unlike", _interaction("like", False), methods=["POST"]),
+    Route("/posts/{post_id:id}/boost", _interaction("boost", True), methods=["POST"]),
+    Route("/posts/{post_id:id}/unboost", _interaction("boost", False), methods=["POST"]),
 ]

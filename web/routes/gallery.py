@@ -15,6 +15,7 @@ from storage import social_queries as social_q
 from storage.models import Actor, Post, Tombstone
 from tessera.errors import Gone, InvalidInput, NotFound
 from web.context import current_user, render, require_user, services
+from web.ids import parse_id
 from web.views import PostView, actor_view, build_post_views
 
 PAGE_SIZE = 30
@@ -24,9 +25,10 @@ def _cursor(request: Request) -> int | None:
     raw = request.query_params.get("max_id")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 19:
+    max_id = parse_id(raw)
+    if max_id is None:
         raise InvalidInput("max_id must be a post id.", status=400)
-    return int(raw)
+    return max_id
 
 
 def _next_link(request: Request, views: list[PostView], more: bool) -> str | None:
@@ -168,7 +170,9 @@ async def post_page(request: Request) -> Response:
         [view] = await build_post_views(
             session, [(post, actor)], svc.urls, svc.config.instance.domain, viewer
         )
-        reply_rows = await q.replies_to(session, post.id)
+        reply_rows = await q.replies_to(
+            session, post.id, viewer_id=viewer, parent_author_id=post.actor_id
+        )
         view.replies = await build_post_views(
             session, reply_rows, svc.urls, svc.config.instance.domain, viewer
         )
@@ -200,6 +204,6 @@ routes = [
     Route("/", home, methods=["GET"]),
     Route("/home", home_timeline, methods=["GET"]),
     Route("/tags/{tag}", tag_page, methods=["GET"]),
-    Route("/@{name}/{post_id:int}", post_page, methods=["GET"]),
+    Route("/@{name}/{post_id:id}", post_page, methods=["GET"]),
     Route("/@{name}", profile, methods=["GET"]),
 ]

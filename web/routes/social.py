@@ -157,8 +157,8 @@ routes = [
     Route("/@{name}/unblock", _relationship_action("unblock"), methods=["POST"]),
     Route("/notifications", notifications, methods=["GET"]),
     Route("/follow_requests", follow_requests, methods=["GET"]),
-    Route("/follow_requests/{follow_id:int}/approve", _decide(True), methods=["POST"]),
-    Route("/follow_requests/{follow_id:int}/reject", _decide(False), methods=["POST"]),
+    Route("/follow_requests/{follow_id:id}/approve", _decide(True), methods=["POST"]),
+    Route("/follow_requests/{follow_id:id}/reject", _decide(False), methods=["POST"]),
     Route("/search", search, methods=["GET"]),
-    Route("/posts/{post_id:int}/reply", reply, methods=["POST"]),
+    Route("/posts/{post_id:id}/reply", reply, methods=["POST"]),
 ]
