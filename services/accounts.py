@@ -16,9 +16,9 @@ from federation.keys import generate_rsa_keypair
 from services import federate
 from services.context import Services
 from services.passwords import (
-    DUMMY_HASH,
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
+    dummy_hash,
     hash_password,
     verify_password,
 )
@@ -290,7 +290,7 @@ async def authenticate(services: Services, username: str, password: str) -> Acto
     async with services.db.session() as session:
         found = await q.local_user_with_actor(session, username.strip().lstrip("@"))
     if found is None:
-        await asyncio.to_thread(verify_password, DUMMY_HASH, password)
+        await asyncio.to_thread(verify_password, dummy_hash(), password)
         raise LoginRefused("Wrong username or password.")
     actor, user = found
     if not await asyncio.to_thread(verify_password, user.password_hash, password):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -31,4 +32,7 @@ def generate_password() -> str:
 
 # Verifying against this when the user does not exist keeps the timing of a failed login
 # the same whether or not the name is taken.
-DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+@lru_cache(maxsize=1)
+def dummy_hash() -> str:
+    """Made on first use, not at import: argon2 costs ~0.4 s, which start-up should not pay."""
+    return _hasher.hash(secrets.token_hex(16))
