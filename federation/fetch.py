@@ -120,7 +120,8 @@ async def fetch_object(ctx: FetchContext, url: str) -> dict[str, Any]:
     return await ctx.transport.fetch_ap_object(url, signer=await instance_signer(ctx))
 
 
-def _record(fields: RemoteActorFields) -> remote_queries.ActorRecord:
+def actor_record(fields: RemoteActorFields) -> remote_queries.ActorRecord:
+    """The row values a parsed actor document gives (shared with Update{Person})."""
     return remote_queries.ActorRecord(
         ap_id=fields.ap_id,
         domain=fields.domain,
@@ -152,7 +153,9 @@ async def _store_actor(
     if _is_local(ctx, fields.ap_id):
         raise BadDocument.for_url(fetched_from, "the document claims a local id")
     try:
-        return await remote_queries.upsert_remote_actor(ctx.db, _record(fields), now=ctx.clock())
+        return await remote_queries.upsert_remote_actor(
+            ctx.db, actor_record(fields), now=ctx.clock()
+        )
     except remote_queries.HandleTaken:
         raise BadDocument.for_url(
             fetched_from, "another account of that server already has this name"

@@ -17,36 +17,14 @@ from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from federation.fetch import actor_record as _record
 from federation.fetch import get_actor
 from federation.handlers.base import DONE, IGNORED, InboxContext
 from federation.handlers.note_store import delete_post_rows, release_blobs
-from federation.remote_actors import RemoteActorFields, parse_actor
+from federation.remote_actors import parse_actor
 from storage import inbox_queries as q
 from storage import remote_queries
 from storage.models import Actor, Boost, Like, Post
-
-
-def _record(fields: RemoteActorFields) -> remote_queries.ActorRecord:
-    return remote_queries.ActorRecord(
-        ap_id=fields.ap_id,
-        domain=fields.domain,
-        actor_type=fields.actor_type,
-        username=fields.username,
-        display_name=fields.display_name,
-        bio_html=fields.summary_html,
-        url=fields.url,
-        inbox_url=fields.inbox,
-        shared_inbox_url=fields.shared_inbox,
-        outbox_url=fields.outbox,
-        followers_url=fields.followers,
-        following_url=fields.following,
-        key_id=fields.key_id,
-        public_key_pem=fields.public_key_pem,
-        avatar_remote_url=fields.avatar_url,
-        header_remote_url=fields.header_url,
-        manually_approves_followers=fields.manually_approves_followers,
-        discoverable=fields.discoverable,
-    )
 
 
 async def on_update_actor(ctx: InboxContext) -> str:
