@@ -24,7 +24,11 @@ def _fk(target: str, *, nullable: bool = False, ondelete: str = "CASCADE") -> Co
 
 class Actor(SQLModel, table=True):
     __tablename__ = "actor"
-    __table_args__ = (UniqueConstraint("username_lower", "domain", name="uq_actor_handle"),)
+    __table_args__ = (
+        UniqueConstraint("username_lower", "domain", name="uq_actor_handle"),
+        # Every signed request is verified by looking its key id up here.
+        Index("ix_actor_key_id", "key_id"),
+    )
 
     id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     username: str = Field(max_length=255)
