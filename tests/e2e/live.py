@@ -83,7 +83,7 @@ async def signed_in(instance: Instance, name: str, password: str) -> httpx.Async
     return client
 
 
-async def eventually(check: Callable[[], Awaitable[T | None]], *, attempts: int = 200) -> T:
+async def eventually(check: Callable[[], Awaitable[T | None]], *, attempts: int = 1200) -> T:
     """Poll until ``check`` returns something truthy (workers run in the background)."""
     for _ in range(attempts):
         value = await check()
