@@ -84,11 +84,11 @@ def _run(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
 
 async def _with_services(config: Config, fn: Callable[[Any], Awaitable[Any]]) -> Any:
     from services.context import Services
-    from storage.migrate import upgrade
+    from storage.migrate import ensure_current
 
     services = Services.from_config(config)
     try:
-        await upgrade(services.db)
+        await ensure_current(services.db)
         return await fn(services)
     finally:
         await services.db.dispose()

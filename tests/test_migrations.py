@@ -28,3 +28,35 @@ async def test_models_match_migrations(tmp_path: Path) -> None:
     await db.dispose()
     assert differences == [], differences
     assert mode == "wal" and fks == 1
+
+
+def test_heads_read_from_the_scripts_match_alembic() -> None:
+    """The start-up fast path parses the scripts instead of asking Alembic: same answer."""
+    from alembic.script import ScriptDirectory
+
+    from storage.migrate import alembic_config, script_heads
+
+    expected = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    assert set(script_heads()) == expected
+    assert len(expected) == 1, "two heads: merge the migration branches"
+
+
+async def test_ensure_current_applies_once_then_only_reads(tmp_path: Path) -> None:
+    from storage.migrate import applied_heads, ensure_current, script_heads
+
+    fresh = Database(f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}")
+    behind = Database(f"sqlite+aiosqlite:///{tmp_path / 'behind.db'}")
+    try:
+        assert await applied_heads(fresh) == frozenset()
+        assert await ensure_current(fresh) is True
+        assert await applied_heads(fresh) == script_heads()
+        assert await pending(fresh) == []
+        assert await ensure_current(fresh) is False
+        # A database left at an older revision is brought forward, not skipped.
+        await upgrade(behind, "0001")
+        assert await applied_heads(behind) == frozenset({"0001"})
+        assert await ensure_current(behind) is True
+        assert await pending(behind) == []
+    finally:
+        await fresh.dispose()
+        await behind.dispose()
