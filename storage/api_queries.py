@@ -89,7 +89,11 @@ def _has_media() -> Any:
 
 
 def _not_reply() -> Any:
-    return and_(col(Post.in_reply_to_id).is_(None), col(Post.in_reply_to_ap_id).is_(None))
+    """A filter, never a way in: ``ix_post_in_reply_to_id`` finds nearly every post for
+    ``IS NULL``, which SQLite would then sort in full for one page."""
+    return and_(
+        unindexed(col(Post.in_reply_to_id)).is_(None), col(Post.in_reply_to_ap_id).is_(None)
+    )
 
 
 async def _posts(session: AsyncSession, page: Page, *conditions: Any) -> list[Entry]:
@@ -148,24 +152,32 @@ async def public(
     only_media: bool = False,
     tag: str | None = None,
 ) -> list[Entry]:
-    """Public posts (no replies, no boosts), optionally of one hashtag."""
-    conditions: list[Any] = [
-        unindexed(col(Post.visibility)) == "public",  # a filter, not a way in (see unindexed)
-        _not_blocked(viewer_id, col(Post.actor_id)),
-    ]
+    """Public posts (no replies, no boosts), optionally of one hashtag.
+
+    The way in is a hashtag's posts (``post_hashtag``), or else
+    ``ix_post_visibility_local_id`` searched by (visibility, local), which hands back rows
+    already in page order; every other condition filters the rows walked (see
+    ``unindexed``), so a page stops after about ``limit`` rows instead of sorting every
+    public post. The whole public timeline is the local and the remote walk merged.
+    """
+    if local and remote:
+        return []
+    if tag is None and not local and not remote:
+        mine = await public(session, viewer_id, page, local=True, only_media=only_media)
+        theirs = await public(session, viewer_id, page, remote=True, only_media=only_media)
+        return _merge(mine, theirs, page)
+    conditions: list[Any] = [_not_blocked(viewer_id, col(Post.actor_id))]
     if tag is None:
-        conditions.append(_not_reply())
+        conditions += [col(Post.visibility) == "public", col(Post.local) == local, _not_reply()]
     else:
         tagged = (
             select(PostHashtag.post_id)
             .join(Hashtag, col(Hashtag.id) == col(PostHashtag.hashtag_id))
             .where(col(Hashtag.name) == tag.lower())
         )
-        conditions.append(col(Post.id).in_(tagged))
-    if local:
-        conditions.append(unindexed(col(Post.local)).is_(True))
-    if remote:
-        conditions.append(unindexed(col(Post.local)).is_(False))
+        conditions += [col(Post.id).in_(tagged), unindexed(col(Post.visibility)) == "public"]
+        if local or remote:
+            conditions.append(unindexed(col(Post.local)) == local)
     if only_media:
         conditions.append(_has_media())
     return await _posts(session, page, *conditions)

@@ -219,16 +219,6 @@ async def test_home_timelines_search_instead_of_scanning(
     assert not scans, "full table scans:\n" + "\n".join(scans)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "Known: storage/api_queries.public (GET /api/v1/timelines/public) filters "
-        "``in_reply_to_id IS NULL`` through ix_post_in_reply_to_id, which matches nearly every "
-        "post, then sorts them all for one page. Making that condition a filter "
-        "(``unindexed(col(Post.in_reply_to_id)).is_(None)``, as ``local`` already is) lets "
-        "SQLite walk ix_post_visibility_local_id or the primary key in page order instead."
-    ),
-)
 async def test_api_public_timeline_searches_instead_of_scanning(
     client: httpx.AsyncClient, services: Services, make_user: Callable[..., Any]
 ) -> None:
