@@ -28,16 +28,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from federation import inbox_process
+from federation import inbox_process, outbox
 from federation.addressing import host_of
 from federation.retry import (
     Decision,
@@ -72,6 +73,8 @@ log = logging.getLogger("tessera.delivery")
 
 LOCK_FOR = timedelta(minutes=2)
 ERROR_CHARS = 500
+CLAIM_BATCH = 200  # rows per claim in the continuous loop
+RECORD_BATCH = 500  # results per write transaction
 
 
 class WorkerContext(Protocol):
@@ -97,25 +100,75 @@ class Outcome:
     permanent: bool = False  # never worth retrying (a refused address, no signing key)
 
 
+class _Recorder:
+    """Group commit of attempt results: one write transaction records every result that
+    arrived while the previous one was committing.
+
+    A commit per delivery capped the worker at SQLite's single-row commit rate and kept
+    the event loop waiting on it; callers still await their own result's commit, so a
+    group sends its next row only after the previous outcome (and host health) is stored.
+    """
+
+    def __init__(self, write: Callable[[list[_Result]], Awaitable[None]]) -> None:
+        self._write = write
+        self._pending: list[_Result] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def record(self, item: dq.ClaimedDelivery, outcome: Outcome, lock: datetime) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Result(item, outcome, lock, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # let results that are ready in this loop turn join
+        while self._pending:
+            batch, self._pending = self._pending[:RECORD_BATCH], self._pending[RECORD_BATCH:]
+            try:
+                await self._write(batch)
+            except Exception as exc:
+                for result in batch:
+                    if not result.done.done():
+                        result.done.set_exception(exc)
+            else:
+                for result in batch:
+                    if not result.done.done():
+                        result.done.set_result(None)
+
+
+@dataclass(frozen=True)
+class _Result:
+    item: dq.ClaimedDelivery
+    outcome: Outcome
+    lock: datetime
+    done: asyncio.Future[None]
+
+
 class DeliveryWorker:
     def __init__(
         self,
         services: WorkerContext,
         *,
         transport: Transport | None = None,
-        concurrency: int = 16,
+        concurrency: int | None = None,
         lock_for: timedelta = LOCK_FOR,
         rng: random.Random | None = None,
     ) -> None:
         self.services = services
         self._transport = transport
         self._own_transport: Transport | None = None
-        self._slots = asyncio.Semaphore(max(1, concurrency))
+        federation = services.config.federation
+        self.concurrency = max(1, concurrency or federation.delivery_concurrency)
+        self._slots = asyncio.Semaphore(self.concurrency)
         self._write = asyncio.Lock()  # one short write transaction at a time (SQLite)
+        self._recorder = _Recorder(self._write_results)
         self.lock_for = lock_for
         self.rng = rng or random.Random()
-        self.max_age = timedelta(hours=services.config.federation.delivery_max_age_hours)
-        self._down: dict[str, datetime] = {}  # hosts paused during the current pass
+        self.max_age = timedelta(hours=federation.delivery_max_age_hours)
+        self._down: dict[str, datetime] = {}  # hosts found unavailable, until when
+        self._kick = asyncio.Event()  # something changed: new rows, a free slot, stop
+        self._due = True  # rows may be waiting to be claimed
 
     @property
     def transport(self) -> Transport:
@@ -140,10 +193,22 @@ class DeliveryWorker:
             self._own_transport = None
             self._transport = None
 
+    def wake(self) -> None:
+        """New rows were committed in this process: claim them now, not at the next poll."""
+        self._due = True
+        self._kick.set()
+
     # -- one pass ---------------------------------------------------------------------
 
     async def run_once(self, *, limit: int = 100) -> int:
         """Claim up to ``limit`` due deliveries, attempt each once; returns how many."""
+        self._down = {}
+        groups, lock = await self._claim(limit)
+        await asyncio.gather(*(self._send_group(rows, lock) for rows in groups))
+        return sum(len(rows) for rows in groups)
+
+    async def _claim(self, limit: int) -> tuple[list[list[dq.ClaimedDelivery]], datetime]:
+        """Lock up to ``limit`` due rows; returns them grouped by inbox, and the lock."""
         db = self.services.db
         now = self.services.clock()
         lock = now + self.lock_for
@@ -151,27 +216,25 @@ class DeliveryWorker:
             await dq.postpone_unavailable(session, now=now)
             ids = await dq.claim_due(session, now=now, lock_until=lock, limit=limit)
         if not ids:
-            return 0
+            return [], lock
         async with db.session() as session:
             claimed = await dq.load_claimed(session, ids)
         by_inbox: dict[str, list[dq.ClaimedDelivery]] = defaultdict(list)
         for item in claimed:
             by_inbox[item.delivery.inbox_url].append(item)
-        self._down = {}
-        await asyncio.gather(*(self._send_group(rows, lock) for rows in by_inbox.values()))
-        return len(claimed)
+        return list(by_inbox.values()), lock
 
     async def _send_group(self, rows: list[dq.ClaimedDelivery], lock: datetime) -> None:
         async with self._slots:
             for index, item in enumerate(rows):
                 until = self._down.get(item.delivery.host)
-                if until is not None:
+                if until is not None and until > self.services.clock():
                     rest = [r.delivery.id for r in rows[index:]]
                     async with self._write, self.services.db.transaction() as session:
                         await dq.release(session, rest, lock=lock, next_at=until)
                     return
                 outcome = await self._attempt(item)
-                await self._record(item, outcome, lock)
+                await self._recorder.record(item, outcome, lock)
 
     async def _attempt(self, item: dq.ClaimedDelivery) -> Outcome:
         delivery = item.delivery
@@ -180,7 +243,7 @@ class DeliveryWorker:
         signer = Signer(key_id=item.key_id, private_key_pem=item.private_key_pem)
         try:
             result = await self.transport.post_activity(
-                delivery.inbox_url, item.payload.encode("utf-8"), signer=signer
+                delivery.inbox_url, item.body, signer=signer
             )
         except AddressRefused as exc:
             return Outcome(None, error=exc.public, permanent=True)
@@ -207,8 +270,8 @@ class DeliveryWorker:
             max_age=self.max_age,
         )
 
-    async def _record(self, item: dq.ClaimedDelivery, outcome: Outcome, lock: datetime) -> None:
-        now = self.services.clock()
+    def _values(self, item: dq.ClaimedDelivery, outcome: Outcome, now: datetime) -> dict[str, Any]:
+        """The columns an attempt's outcome sets on its row."""
         delivery = item.delivery
         decision = self._decide(item, outcome, now)
         values: dict[str, Any] = {
@@ -225,56 +288,133 @@ class DeliveryWorker:
             values["state"] = "gone" if decision.kind == "gone" else "failed"
             values["last_error"] = f"{decision.reason}: {outcome.error or ''}"[:ERROR_CHARS]
             log.info("delivery %s to %s: %s", delivery.id, delivery.inbox_url, decision.reason)
+        return values
+
+    async def _write_results(self, batch: list[_Result]) -> None:
+        """Record a batch of outcomes, and the host health they imply, in one transaction.
+
+        Rows are only written where they still carry our lock; host health follows the
+        outcomes in the order they came in, one ``remote_host`` read and write per host.
+        """
+        now = self.services.clock()
+        rows = [(r.item.delivery.id, r.lock, self._values(r.item, r.outcome, now)) for r in batch]
         async with self._write, self.services.db.transaction() as session:
-            if not await dq.finish_delivery(session, delivery.id, lock=lock, values=values):
-                log.warning("delivery %s was taken over by another worker", delivery.id)
-                return
-            if not outcome.permanent:
-                await self._update_host(
-                    session, delivery.host or host_of(delivery.inbox_url), outcome, now
-                )
-
-    async def _update_host(self, session: Any, host: str, outcome: Outcome, now: datetime) -> None:
-        row = await dq.load_host(session, host)
-        health = HostHealth(
-            row.consecutive_failures if row else 0,
-            dq.aware(row.failing_since) if row else None,
-            dq.aware(row.unavailable_until) if row else None,
-            dq.aware(row.last_success_at) if row else None,
-        )
-        if host_counts_as_failure(outcome.status):
-            after = host_after_failure(health, now)
-            if after.unavailable_until is not None and not after.available(now):
-                if health.available(now):
+            updated = await dq.finish_deliveries(session, rows)
+            counted: list[_Result] = []
+            for result in batch:
+                if result.item.delivery.id not in updated:
                     log.warning(
-                        "host %s marked unavailable until %s", host, after.unavailable_until
+                        "delivery %s was taken over by another worker", result.item.delivery.id
                     )
-                self._down[host] = after.unavailable_until
-        else:
-            after = host_after_success(health, now)
-        if after != health or row is None:
-            await dq.save_host(
-                session,
-                host,
-                consecutive_failures=after.consecutive_failures,
-                failing_since=after.failing_since,
-                unavailable_until=after.unavailable_until,
-                last_success_at=after.last_success_at,
-            )
+                elif not result.outcome.permanent:
+                    counted.append(result)
+            hosts = [r.item.delivery.host or host_of(r.item.delivery.inbox_url) for r in counted]
+            rows_by_host = await dq.load_hosts(session, hosts)
+            before: dict[str, HostHealth] = {}
+            after: dict[str, HostHealth] = {}
+            for host, result in zip(hosts, counted, strict=True):
+                if host not in before:
+                    row = rows_by_host.get(host)
+                    before[host] = after[host] = HostHealth(
+                        row.consecutive_failures if row else 0,
+                        dq.aware(row.failing_since) if row else None,
+                        dq.aware(row.unavailable_until) if row else None,
+                        dq.aware(row.last_success_at) if row else None,
+                    )
+                after[host] = self._next_health(host, after[host], result.outcome.status, now)
+            for host, health in after.items():
+                if health != before[host] or host not in rows_by_host:
+                    await dq.save_host(
+                        session,
+                        host,
+                        consecutive_failures=health.consecutive_failures,
+                        failing_since=health.failing_since,
+                        unavailable_until=health.unavailable_until,
+                        last_success_at=health.last_success_at,
+                    )
 
-    # -- loops ------------------------------------------------------------------------
+    def _next_health(
+        self, host: str, health: HostHealth, status: int | None, now: datetime
+    ) -> HostHealth:
+        """A host's health after one more answer; remembers hosts that became unavailable
+        so the rest of their claimed rows are released instead of attempted."""
+        if not host_counts_as_failure(status):
+            return host_after_success(health, now)
+        after = host_after_failure(health, now)
+        if after.unavailable_until is not None and not after.available(now):
+            if health.available(now):
+                log.warning("host %s marked unavailable until %s", host, after.unavailable_until)
+            self._down[host] = after.unavailable_until
+        return after
+
+    # -- the loop ---------------------------------------------------------------------
 
     async def run_forever(self, stop: asyncio.Event, idle_sleep: float = 1.0) -> None:
-        """Pass after pass until ``stop`` is set; sleeps ``idle_sleep`` when idle."""
-        while not stop.is_set():
-            try:
-                done = await self.run_once()
-            except Exception:  # keep delivering after a transient database error
-                log.exception("delivery pass failed")
-                done = 0
-            if done == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), idle_sleep)
+        """Deliver until ``stop`` is set, as a continuous pipeline.
+
+        Up to ``concurrency`` inboxes are being sent to at once and up to twice that many
+        rows are claimed: whenever a quarter of that window is free and rows may be due,
+        more are claimed, so one slow inbox never holds back the next claim. The queue is
+        polled every ``idle_sleep`` seconds (retries coming due, other processes' rows),
+        and at once when this process queues an activity (:meth:`wake`). On stop, claiming
+        ends and the requests in flight are finished and recorded.
+        """
+        window = 2 * self.concurrency
+        tasks: set[asyncio.Task[None]] = set()
+        outstanding = 0
+        self._due = True
+        relay = asyncio.create_task(_relay(stop, self._kick))
+        unsubscribe = outbox.on_queued(self.wake)
+
+        def finished(task: asyncio.Task[None], count: int) -> None:
+            nonlocal outstanding
+            outstanding -= count
+            tasks.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                log.error("delivery group failed", exc_info=task.exception())
+            self._kick.set()
+
+        try:
+            while not stop.is_set():
+                free = window - outstanding
+                if self._due and free >= max(1, window // 4):
+                    self._due = False
+                    try:
+                        groups, lock = await self._claim(min(free, CLAIM_BATCH))
+                    except Exception:  # keep delivering after a transient database error
+                        log.exception("claiming deliveries failed")
+                        groups, lock = [], self.services.clock()
+                    claimed = sum(len(rows) for rows in groups)
+                    self._due = self._due or claimed == min(free, CLAIM_BATCH)
+                    self._prune_down()
+                    for rows in groups:
+                        task = asyncio.create_task(self._send_group(rows, lock))
+                        tasks.add(task)
+                        outstanding += len(rows)
+                        task.add_done_callback(functools.partial(finished, count=len(rows)))
+                    if claimed:
+                        continue
+                self._kick.clear()
+                if stop.is_set() or (self._due and window - outstanding >= max(1, window // 4)):
+                    continue
+                try:
+                    await asyncio.wait_for(self._kick.wait(), idle_sleep)
+                except TimeoutError:
+                    self._due = True
+        finally:
+            unsubscribe()
+            relay.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _prune_down(self) -> None:
+        now = self.services.clock()
+        self._down = {host: until for host, until in self._down.items() if until > now}
+
+
+async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:
+    await source.wait()
+    target.set()
 
 
 # -- worker processes -------------------------------------------------------------------

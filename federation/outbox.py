@@ -10,7 +10,7 @@ followers on 1,000 servers cost 1,000 requests.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,9 +18,29 @@ from urllib.parse import urlsplit
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.delivery_queries import call_after_commit
 from storage.federation_models import Delivery, OutboxActivity
 from storage.ids import new_id
 from storage.models import Actor, Follow, utcnow
+
+_listeners: list[Callable[[], None]] = []
+
+
+def on_queued(listener: Callable[[], None]) -> Callable[[], None]:
+    """Call ``listener`` whenever a transaction of this process that queued deliveries
+    has committed; returns the function that unsubscribes it.
+
+    The delivery worker running in the same process subscribes, so a new post starts
+    going out at once instead of at the worker's next idle poll. Other processes (a
+    separate ``tessera worker``) still find the rows by polling.
+    """
+    _listeners.append(listener)
+    return lambda: _listeners.remove(listener) if listener in _listeners else None
+
+
+def _queued() -> None:
+    for listener in list(_listeners):
+        listener()
 
 
 def inbox_for(actor: Actor) -> str | None:
@@ -98,4 +118,6 @@ async def enqueue_activity(
                 )
             )
     await session.flush()
+    if _listeners:
+        call_after_commit(session, _queued)
     return outbox

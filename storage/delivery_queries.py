@@ -13,12 +13,12 @@ puts the zone back before Python compares them with the clock.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, event, or_, update
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -30,11 +30,14 @@ __all__ = [
     "ClaimedDelivery",
     "aware",
     "boosters_of",
+    "call_after_commit",
     "claim_due",
+    "finish_deliveries",
     "finish_delivery",
     "follower_actors",
     "load_claimed",
     "load_host",
+    "load_hosts",
     "mentioned_actors",
     "parent_author",
     "postpone_unavailable",
@@ -119,6 +122,7 @@ class ClaimedDelivery:
     payload: str
     key_id: str | None
     private_key_pem: str | None
+    body: bytes  # the payload as sent; one shared object per activity in a claim
 
 
 async def load_claimed(session: AsyncSession, ids: Sequence[int]) -> list[ClaimedDelivery]:
@@ -131,7 +135,14 @@ async def load_claimed(session: AsyncSession, ids: Sequence[int]) -> list[Claime
         .where(col(Delivery.id).in_(list(ids)))
         .order_by(col(Delivery.id))
     )
-    return [ClaimedDelivery(d, p, k, pem) for d, p, k, pem in result.all()]
+    bodies: dict[int, bytes] = {}
+    claimed = []
+    for d, p, k, pem in result.all():
+        body = bodies.get(d.activity_id)
+        if body is None:
+            body = bodies[d.activity_id] = p.encode("utf-8")
+        claimed.append(ClaimedDelivery(d, p, k, pem, body))
+    return claimed
 
 
 async def finish_delivery(
@@ -146,6 +157,41 @@ async def finish_delivery(
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)
+
+
+async def finish_deliveries(
+    session: AsyncSession, results: Iterable[tuple[int, datetime, dict[str, Any]]]
+) -> set[int]:
+    """:func:`finish_delivery` for many rows at once: ``(id, lock, values)`` triples.
+
+    Rows that get the same values (every success of a fan-out: delivered, status 202,
+    attempt 1) are written by one ``UPDATE … WHERE id IN (…) RETURNING id``, so recording
+    a batch costs a statement per distinct outcome instead of one per row. Returns the ids
+    that still carried their lock and were updated.
+    """
+    groups: dict[tuple[datetime, tuple[tuple[str, Any], ...]], list[int]] = {}
+    for delivery_id, lock, values in results:
+        groups.setdefault((lock, tuple(sorted(values.items()))), []).append(delivery_id)
+    updated: set[int] = set()
+    for (lock, items), ids in groups.items():
+        result = await session.exec(  # type: ignore[call-overload]
+            update(Delivery)
+            .where(col(Delivery.id).in_(ids), col(Delivery.locked_until) == lock)
+            .values(locked_until=None, **dict(items))
+            .returning(col(Delivery.id))
+            .execution_options(synchronize_session=False)
+        )
+        updated.update(int(row[0]) for row in result.all())
+    return updated
+
+
+def call_after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the session's transaction has committed (never on rollback).
+
+    The outbox uses it to wake the delivery worker of this process as soon as new rows
+    are visible to it, instead of leaving them until the worker's next idle poll.
+    """
+    event.listen(session.sync_session, "after_commit", lambda _session: callback(), once=True)
 
 
 async def release(
@@ -181,6 +227,15 @@ async def release_all_locks(session: AsyncSession) -> int:
 
 async def load_host(session: AsyncSession, host: str) -> RemoteHost | None:
     return await session.get(RemoteHost, host)
+
+
+async def load_hosts(session: AsyncSession, hosts: Iterable[str]) -> dict[str, RemoteHost]:
+    """The ``remote_host`` rows of ``hosts`` that exist, by host, in one query."""
+    names = sorted(set(hosts))
+    if not names:
+        return {}
+    result = await session.exec(select(RemoteHost).where(col(RemoteHost.host).in_(names)))
+    return {row.host: row for row in result.all()}
 
 
 async def save_host(

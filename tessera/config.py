@@ -63,6 +63,7 @@ class FederationConfig:
     allow_private_addresses: bool = False
     authorized_fetch: bool = False
     delivery_max_age_hours: int = 72
+    delivery_concurrency: int = 64
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,8 @@ def _validate(config: Config, *, base: Path, default_base: bool) -> None:
         )
     if config.media.max_attachments < 1 or config.media.max_attachments > 20:
         raise ConfigError("media.max_attachments: must be between 1 and 20")
+    if not 1 <= config.federation.delivery_concurrency <= 1000:
+        raise ConfigError("federation.delivery_concurrency: must be between 1 and 1000")
     if config.media.max_pixels < 1 or config.media.max_upload_bytes < 1:
         raise ConfigError("media.max_pixels and media.max_upload_bytes: must be positive")
     # A folder outside the config's own folder must have an existing parent: a typo in
