@@ -7,13 +7,16 @@ The policy, in order (cheapest and most decisive first):
    server allowed to file activities under another server's ids could make us drop that
    server's real deliveries as duplicates. (400)
 2. The request must carry a signature (draft-cavage or RFC 9421) that verifies with the key
-   it names. The key is looked up through the actor cache; when a cached key fails for a
+   it names. The key is looked up in memory (keys that verified lately:
+   ``federation.key_cache``), then through the actor cache; when a cached key fails for a
    reason the key decides (not a stale date or a wrong digest), it is fetched again once,
    because keys rotate. (401 with the verifier's reason)
 3. The key's owner - learnt from the fetched documents, never from the shape of the key id -
    must be the activity's actor. (401)
 4. The raw activity is stored as an ``inbox_item`` keyed by its id; a duplicate stores
-   nothing. Either way the answer is 202: processing happens later, in a worker.
+   nothing. Either way the answer is 202, sent once the row is committed (deliveries that
+   arrive together share one commit: ``storage.inbox_writer``); processing happens later,
+   in a worker.
 
 Deleted accounts: Mastodon sends ``Delete{actor}`` for every account removal to every
 server that knew it, signed with a key that can no longer be fetched (410). Such a Delete is
@@ -30,9 +33,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from federation.fetch import GONE_STATUSES, FetchContext, get_actor_by_key_id
+from federation.key_cache import KeyCache
 from federation.remote_actors import host_of, id_of
 from federation.sig_headers import HeaderInput, combined
 from federation.signatures import (
@@ -45,6 +49,7 @@ from federation.signatures import (
 )
 from federation.transport import FetchError, RemoteHTTPError
 from storage import remote_queries
+from storage.inbox_writer import InboxWriter
 from storage.models import Actor
 from tessera.errors import TesseraError
 
@@ -52,6 +57,7 @@ __all__ = [
     "InboxOutcome",
     "IncomingActivity",
     "KeyUnavailable",
+    "ReceiveContext",
     "authenticate",
     "parse_activity",
     "receive",
@@ -63,6 +69,14 @@ KEY_DEPENDENT_REASONS = frozenset(
 )
 """Verification failures a newer key could cure; other reasons (dates, digests, coverage)
 fail the same with any key, so they never cause a refetch."""
+
+
+class ReceiveContext(FetchContext, Protocol):
+    """What the inbox needs from the application (``services.context.Services`` fits):
+    fetching, plus the verified-key memory and the group-commit writer of the running app."""
+
+    key_cache: KeyCache
+    inbox_writer: InboxWriter
 
 
 @dataclass(frozen=True)
@@ -157,13 +171,32 @@ async def _key_owner(ctx: FetchContext, key_id: str, *, refresh: bool) -> Actor 
 
 
 async def authenticate(
-    ctx: FetchContext, parsed: ParsedSignature, body: bytes | None
+    ctx: ReceiveContext, parsed: ParsedSignature, body: bytes | None
 ) -> tuple[Actor, Verified] | Rejected | KeyUnavailable:
     """Verify ``parsed`` with its key's owner; a cached key that fails is refetched once.
 
-    The refetch is skipped when the key was fetched during this very call (a fresh document
-    cannot be fresher) and when the failure does not depend on the key.
+    A key that verified lately is tried from memory first (no database work). When it fails
+    for a reason the key decides, it is forgotten and the usual lookup decides: the stored
+    row, then one refetch. The refetch is skipped when the key was fetched during this very
+    call (a fresh document cannot be fresher) and when the failure does not depend on the key.
     """
+    remembered = ctx.key_cache.get(parsed.key_id, ctx.clock())
+    if remembered is not None:
+        verdict = _check(parsed, remembered, body, ctx.clock())
+        if isinstance(verdict, Verified):
+            return remembered, verdict
+        if verdict.reason not in KEY_DEPENDENT_REASONS:
+            return verdict
+        ctx.key_cache.forget(parsed.key_id)
+    result = await _authenticate_stored(ctx, parsed, body)
+    if isinstance(result, tuple):
+        ctx.key_cache.put(parsed.key_id, result[0], ctx.clock())
+    return result
+
+
+async def _authenticate_stored(
+    ctx: FetchContext, parsed: ParsedSignature, body: bytes | None
+) -> tuple[Actor, Verified] | Rejected | KeyUnavailable:
     started = ctx.clock()
     owner = await _key_owner(ctx, parsed.key_id, refresh=False)
     if isinstance(owner, KeyUnavailable):
@@ -209,21 +242,21 @@ def _parse_signature(
     return parsed
 
 
-async def _store(ctx: FetchContext, activity: IncomingActivity, key_id: str) -> InboxOutcome:
-    stored = await remote_queries.insert_inbox_item(
-        ctx.db,
+async def _store(ctx: ReceiveContext, activity: IncomingActivity, key_id: str) -> InboxOutcome:
+    item = remote_queries.NewInboxItem(
         activity_id=activity.activity_id,
         actor_ap_id=activity.actor_id,
         activity_type=activity.activity_type,
         payload=activity.text,
         key_id=key_id,
-        now=ctx.clock(),
+        received_at=ctx.clock(),
     )
+    stored = await ctx.inbox_writer.insert(item)
     return InboxOutcome(status=202, stored=stored, note="" if stored else "duplicate")
 
 
 async def _receive_self_delete(
-    ctx: FetchContext, parsed: ParsedSignature, activity: IncomingActivity, body: bytes
+    ctx: ReceiveContext, parsed: ParsedSignature, activity: IncomingActivity, body: bytes
 ) -> InboxOutcome:
     """An account's own Delete: verified with the key we have, never fetched."""
     async with ctx.db.session() as session:
@@ -239,7 +272,7 @@ async def _receive_self_delete(
 
 
 async def receive(
-    ctx: FetchContext, *, method: str, target: str, headers: HeaderInput, body: bytes
+    ctx: ReceiveContext, *, method: str, target: str, headers: HeaderInput, body: bytes
 ) -> InboxOutcome:
     """Decide what to do with one inbox POST (``target`` is the path and query as received)."""
     activity = parse_activity(body)
@@ -264,7 +297,7 @@ async def receive(
 
 
 async def verify_get(
-    ctx: FetchContext, *, method: str, target: str, headers: HeaderInput
+    ctx: ReceiveContext, *, method: str, target: str, headers: HeaderInput
 ) -> Actor | None:
     """The actor whose valid signature a GET carries, or None (authorized-fetch mode).
 

@@ -8,10 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from federation.key_cache import KeyCache
 from federation.transport import Transport
 from federation.urls import Urls
 from storage.blobs import LocalBlobStore
 from storage.db import Database
+from storage.inbox_writer import InboxWriter
 from tessera.config import Config
 
 
@@ -30,8 +32,15 @@ class Services:
     media_slots: asyncio.Semaphore = field(
         default_factory=lambda: asyncio.Semaphore(max(1, (os.cpu_count() or 2)))
     )
+    # Signing keys that verified lately, so a busy peer's deliveries skip the key lookup.
+    key_cache: KeyCache = field(default_factory=KeyCache, repr=False)
+    # Received activities are stored by one writer, many per commit (group commit).
+    inbox_writer: InboxWriter = field(init=False, repr=False)
 
     _transport: Transport | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.inbox_writer = InboxWriter(self.db)
 
     @property
     def urls(self) -> Urls:
@@ -49,10 +58,12 @@ class Services:
         return self._transport
 
     async def close(self) -> None:
-        """Close what the services opened: the outbound client, then the database."""
+        """Close what the services opened: the outbound client, the inbox writer (after
+        it has stored what it holds), then the database."""
         if self._transport is not None:
             transport, self._transport = self._transport, None
             await transport.close()
+        await self.inbox_writer.close()
         await self.db.dispose()
 
     @classmethod

@@ -11,10 +11,13 @@ idempotency key, so a duplicate delivery - even one racing the first - stores no
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.dml import Insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -26,10 +29,10 @@ from storage.models import Actor
 __all__ = [
     "ActorRecord",
     "HandleTaken",
+    "NewInboxItem",
     "actor_by_ap_id",
     "actor_by_key_id",
-    "inbox_item_exists",
-    "insert_inbox_item",
+    "insert_inbox_items",
     "upsert_remote_actor",
 ]
 
@@ -135,39 +138,57 @@ async def upsert_remote_actor(db: Database, record: ActorRecord, *, now: datetim
     raise HandleTaken("the actor row could not be written")
 
 
-async def inbox_item_exists(session: AsyncSession, activity_id: str) -> bool:
-    result = await session.exec(select(InboxItem.id).where(InboxItem.activity_id == activity_id))
-    return result.first() is not None
+@dataclass(frozen=True)
+class NewInboxItem:
+    """A verified activity to store for the inbox worker (``activity_id`` is its key)."""
+
+    activity_id: str
+    actor_ap_id: str
+    activity_type: str
+    payload: str
+    key_id: str
+    received_at: datetime
 
 
-async def insert_inbox_item(
-    db: Database,
-    *,
-    activity_id: str,
-    actor_ap_id: str,
-    activity_type: str,
-    payload: str,
-    key_id: str,
-    now: datetime,
-) -> bool:
-    """Store a verified activity for the inbox worker; False when its id is already stored."""
-    async with db.session() as session:
-        if await inbox_item_exists(session, activity_id):
-            return False
-    try:
-        async with db.transaction() as session:
-            session.add(
-                InboxItem(
-                    id=new_id(),
-                    activity_id=activity_id,
-                    actor_ap_id=actor_ap_id,
-                    activity_type=activity_type[:64],
-                    payload=payload,
-                    key_id=key_id,
-                    next_attempt_at=now,
-                    received_at=now,
-                )
-            )
-    except IntegrityError:
-        return False
-    return True
+def _insert_ignoring_duplicates(dialect: str) -> Insert:
+    """``INSERT ... ON CONFLICT (activity_id) DO NOTHING RETURNING activity_id``: the rows
+    returned are the ones that were new, in one statement, without a prior duplicate check
+    (which a racing delivery could slip past anyway)."""
+    table = InboxItem.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=[table.c.activity_id])
+        .returning(table.c.activity_id)
+    )
+
+
+async def insert_inbox_items(db: Database, items: Sequence[NewInboxItem]) -> set[str]:
+    """Store verified activities in one transaction; the activity ids that were new.
+
+    An id already stored - or repeated within ``items`` - is stored once: callers tell a
+    duplicate by its absence from the answer (only the first of repeats counts as new).
+    """
+    rows: dict[str, dict[str, object]] = {}
+    for item in items:
+        rows.setdefault(
+            item.activity_id,
+            {
+                "id": new_id(),
+                "activity_id": item.activity_id,
+                "actor_ap_id": item.actor_ap_id,
+                "activity_type": item.activity_type[:64],
+                "payload": item.payload,
+                "key_id": item.key_id,
+                "state": "pending",
+                "attempts": 0,
+                "next_attempt_at": item.received_at,
+                "received_at": item.received_at,
+            },
+        )
+    if not rows:
+        return set()
+    statement = _insert_ignoring_duplicates(db.engine.dialect.name)
+    async with db.engine.begin() as connection:
+        result = await connection.execute(statement, list(rows.values()))
+        return {row[0] for row in result.all()}

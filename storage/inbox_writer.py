@@ -1,0 +1,98 @@
+"""Group commit for received activities: many deliveries, one transaction.
+
+Each delivery used to cost its own pool checkout, duplicate check and commit. On one event
+loop in front of SQLite's single writer, those round trips to the database thread were
+most of the inbox's time. The writer instead collects the rows that arrive while it is
+busy and stores them with one ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` in one
+transaction (:func:`storage.remote_queries.insert_inbox_items`). Every caller still learns
+whether its own row was new, and only hears so after the commit: an inbox that answers
+"accepted" has the activity on disk.
+
+No delay is added to wait for company: a lone delivery is written at once, and batches form
+by themselves under load (what arrives during one commit makes the next batch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from storage.db import Database
+from storage.remote_queries import NewInboxItem, insert_inbox_items
+
+__all__ = ["InboxWriter"]
+
+MAX_BATCH = 256
+"""Rows per transaction at most: bounds a commit's time (and its statement's parameters)."""
+
+_Waiting = tuple[NewInboxItem, "asyncio.Future[bool]"]
+
+
+class InboxWriter:
+    """One per running app; its task starts on first use, in the loop that uses it."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._pending: list[_Waiting] = []
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing = False
+
+    async def insert(self, item: NewInboxItem) -> bool:
+        """Store ``item`` with whatever else is waiting; False when its id was stored before.
+
+        Returns once the transaction holding the row has committed; a failed transaction
+        raises its error in every caller whose row it held.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        self._pending.append((item, future))
+        self._wake(loop)
+        return await future
+
+    def _wake(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._task is None or self._task.done() or self._loop is not loop:
+            self._loop, self._closing = loop, False
+            self._wakeup = asyncio.Event()
+            self._task = loop.create_task(self._run(), name="inbox-writer")
+        assert self._wakeup is not None
+        self._wakeup.set()
+
+    async def _run(self) -> None:
+        assert self._wakeup is not None
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending:
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                await self._write(batch)
+            if self._closing:
+                return
+
+    async def _write(self, batch: list[_Waiting]) -> None:
+        try:
+            new = await insert_inbox_items(self._db, [item for item, _ in batch])
+        except Exception as exc:  # every waiter sees the failure; the writer carries on
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for item, future in batch:
+            fresh = item.activity_id in new
+            new.discard(item.activity_id)  # a repeat within the batch is a duplicate
+            if not future.done():
+                future.set_result(fresh)
+
+    async def close(self) -> None:
+        """Write what is waiting, then stop (a later ``insert`` starts the writer again)."""
+        task = self._task
+        if task is None or task.done() or self._loop is not asyncio.get_running_loop():
+            self._task = None
+            return
+        self._closing = True
+        assert self._wakeup is not None
+        self._wakeup.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        self._task = None

@@ -1,0 +1,137 @@
+"""The inbox's fast path: keys that verified lately kept in memory, rows stored by a
+group-commit writer. Deliveries are real signatures from the fake peer, sent concurrently
+over HTTP to the app; rows are read back from the SQLite file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+
+import httpx
+
+from federation import inbox_receive
+from federation.fetch import get_actor
+from federation.key_cache import RECHECK_AFTER
+from services.context import Services
+from tessera.config import Config
+from tests.inbox.conftest import inbox_count, inbox_items
+from tests.inbox.peer import FakePeer
+
+NOTE = "http://gallery.test/users/alice/statuses/1"
+
+
+async def test_concurrent_deliveries_are_each_stored_once(
+    client: httpx.AsyncClient, services: Services, peer: FakePeer
+) -> None:
+    likes = [peer.activity("bob", "Like", NOTE, suffix=str(n)) for n in range(12)]
+    repeated = peer.activity("bob", "Announce", NOTE)
+    sent = [*likes, *[repeated] * 6]
+    answers = await asyncio.gather(*(peer.deliver(client, "/inbox", a) for a in sent))
+    assert [a.status_code for a in answers] == [202] * len(sent)
+    stored = await inbox_items(services)
+    assert sorted(i.activity_id for i in stored) == sorted(a["id"] for a in [*likes, repeated])
+    assert {i.activity_id: json.loads(i.payload) for i in stored}[repeated["id"]] == repeated
+    assert {i.state for i in stored} == {"pending"}
+
+
+async def test_each_caller_learns_whether_its_row_was_new(
+    client: httpx.AsyncClient, services: Services, peer: FakePeer
+) -> None:
+    """Copies of one activity arriving together: exactly one of them stores it."""
+    url = f"{services.config.base_url}/inbox"
+
+    async def receive_once(activity: dict[str, object]) -> inbox_receive.InboxOutcome:
+        body = json.dumps(activity).encode()
+        headers = peer.signed_headers(url, body, name="bob")
+        return await inbox_receive.receive(
+            services, method="POST", target="/inbox", headers=headers, body=body
+        )
+
+    first = peer.activity("bob", "Like", NOTE)
+    assert (await receive_once(first)).stored  # bob's key is fetched once, then remembered
+    raced = peer.activity("bob", "Like", NOTE, suffix="2")
+    copies = await asyncio.gather(*(receive_once(a) for a in [raced] * 8 + [first] * 2))
+    assert [c.status for c in copies] == [202] * 10
+    assert sorted(c.stored for c in copies[:8]) == [False] * 7 + [True]
+    assert {c.note for c in copies if not c.stored} == {"duplicate"}
+    assert not any(c.stored for c in copies[8:])
+    assert sorted(i.activity_id for i in await inbox_items(services)) == sorted(
+        [first["id"], raced["id"]]
+    )
+
+
+async def test_a_remembered_key_needs_no_fetch_and_a_bad_signature_is_still_refused(
+    client: httpx.AsyncClient, services: Services, peer: FakePeer
+) -> None:
+    for n in range(3):
+        like = peer.activity("bob", "Like", NOTE, suffix=str(n))
+        assert (await peer.deliver(client, "/inbox", like)).status_code == 202
+    assert len(peer.fetches_of("/users/bob")) == 1
+    # mallory signs with her own key but claims bob's key id: the remembered key says no
+    body = json.dumps(peer.activity("bob", "Like", NOTE, suffix="forged")).encode()
+    headers = peer.signed_headers(
+        f"{services.config.base_url}/inbox",
+        body,
+        name="bob",
+        private_pem=peer.actors["mallory"].private_pem,
+    )
+    forged = await client.post("/inbox", content=body, headers=headers)
+    assert forged.status_code == 401
+    assert forged.json() == {"error": "signature does not verify"}
+    assert len(peer.fetches_of("/users/bob")) == 2  # the failed key was refetched once
+    assert await inbox_count(services) == 3
+
+
+async def test_a_key_replaced_by_another_process_is_seen_after_the_recheck(
+    client: httpx.AsyncClient, services: Services, peer: FakePeer, config: Config
+) -> None:
+    """Update{Person} handled in a separate worker process rewrites bob's row there;
+    this process notices once its remembered entry is due for a re-check."""
+    assert (
+        await peer.deliver(client, "/inbox", peer.activity("bob", "Like", NOTE))
+    ).status_code == 202
+    old_private = peer.actors["bob"].private_pem
+    peer.rotate_key("bob")
+    worker = Services.from_config(config)
+    try:
+        await get_actor(worker, peer.actor_id("bob"), refresh=True)
+    finally:
+        await worker.close()
+    fetches = len(peer.fetches_of("/users/bob"))
+
+    later = services.clock() + RECHECK_AFTER + timedelta(seconds=1)
+    services.clock = lambda: later
+    body = json.dumps(peer.activity("bob", "Like", NOTE, suffix="old-key")).encode()
+    headers = peer.signed_headers(
+        f"{services.config.base_url}/inbox", body, name="bob", private_pem=old_private
+    )
+    stale = await client.post("/inbox", content=body, headers=headers)
+    assert stale.status_code == 401, stale.text
+    # the stored row already had the new key, so the old one failed; one refetch confirmed
+    assert len(peer.fetches_of("/users/bob")) == fetches + 1
+    fresh = await peer.deliver(
+        client, "/inbox", peer.activity("bob", "Like", NOTE, suffix="new-key"), now=later
+    )
+    assert fresh.status_code == 202, fresh.text
+    assert len(peer.fetches_of("/users/bob")) == fetches + 1
+    assert await inbox_count(services) == 2
+
+
+async def test_stored_rows_survive_closing_the_services(
+    config: Config, services: Services, peer: FakePeer
+) -> None:
+    """Closing waits for the writer: an accepted delivery is on disk afterwards."""
+    body = json.dumps(peer.activity("bob", "Like", NOTE)).encode()
+    headers = peer.signed_headers(f"{services.config.base_url}/inbox", body, name="bob")
+    outcome = await inbox_receive.receive(
+        services, method="POST", target="/inbox", headers=headers, body=body
+    )
+    assert outcome.stored
+    await services.close()
+    reopened = Services.from_config(config)
+    try:
+        assert [i.activity_type for i in await inbox_items(reopened)] == ["Like"]
+    finally:
+        await reopened.close()
