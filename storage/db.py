@@ -34,12 +34,25 @@ def redacted_url(url: str) -> str:
     return parsed.set(query=query).render_as_string(hide_password=True)
 
 
+SQLITE_POOL_SIZE = 5
+SQLITE_MAX_OVERFLOW = 5
+SQLITE_CACHE_KIB = 512
+"""Each pooled SQLite connection keeps its own page cache (2 MiB by default) and, through
+aiosqlite, a thread of its own; SQLAlchemy's default pool opens up to 15 of them. The
+process serves requests on one event loop, so more connections add memory, not reads in
+parallel: with ten at most, and half a MiB of pages each, resident memory stayed within
+10% of idle after thousands of page requests where the defaults grew it by 15-20% (see
+docs/performance.md). Pages beyond the cache come from the operating system's file cache
+at the cost of a read call."""
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cursor.close()
 
 
@@ -47,6 +60,9 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     kwargs: dict[str, Any] = {"echo": echo}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 10}
+        if ":memory:" not in url:
+            kwargs["pool_size"] = SQLITE_POOL_SIZE
+            kwargs["max_overflow"] = SQLITE_MAX_OVERFLOW
     engine = create_async_engine(url, **kwargs)
     if url.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from storage.db import Database
+from storage.db import SQLITE_CACHE_KIB, Database
 from storage.migrate import pending, upgrade
 from storage.models import ALL_TABLES
 
@@ -25,9 +25,11 @@ async def test_models_match_migrations(tmp_path: Path) -> None:
         differences = await conn.run_sync(diff)
         mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar()
         fks = (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar()
+        cache = (await conn.exec_driver_sql("PRAGMA cache_size")).scalar()
     await db.dispose()
     assert differences == [], differences
     assert mode == "wal" and fks == 1
+    assert cache == -SQLITE_CACHE_KIB  # negative: KiB, not pages
 
 
 def test_heads_read_from_the_scripts_match_alembic() -> None:
