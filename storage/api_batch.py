@@ -8,14 +8,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import bindparam, func, literal, union_all, update
 from sqlalchemy import delete as sa_delete
-from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.federation_models import Block, Mention, Notification
-from storage.models import Actor, Follow, Hashtag, LocalUser, Post
+from storage.models import Actor, Boost, Follow, Hashtag, Like, LocalUser, Post
 from storage.oauth_models import Bookmark, IdempotencyKey, Marker, ProfileField
 
 
@@ -27,33 +28,61 @@ class AccountStats:
     last_status_at: datetime | None = None
 
 
+# The statements a timeline page runs are built once, with their id lists as expanding
+# parameters: building one costs more Python than SQLite spends answering it, and a
+# statement object built once also keeps its cache key (SQLAlchemy memoizes it).
+IDS = bindparam("ids", expanding=True)
+VIEWER = bindparam("viewer")
+
+
+def _count(*conditions: Any) -> Any:
+    return select(func.count()).where(*conditions).scalar_subquery()
+
+
+_ACCEPTED = col(Follow.state) == "accepted"
+_STATS = select(
+    col(Actor.id),
+    _count(col(Follow.followee_id) == col(Actor.id), _ACCEPTED),
+    _count(col(Follow.follower_id) == col(Actor.id), _ACCEPTED),
+    _count(col(Post.actor_id) == col(Actor.id)),
+    select(func.max(Post.created_at)).where(col(Post.actor_id) == col(Actor.id)).scalar_subquery(),
+).where(col(Actor.id).in_(IDS))
+_FIELDS = (
+    select(ProfileField)
+    .where(col(ProfileField.actor_id).in_(IDS))
+    .order_by(col(ProfileField.actor_id), col(ProfileField.position))
+)
+_MENTIONS = (
+    select(Mention.post_id, Actor)
+    .join(Actor, col(Actor.id) == col(Mention.actor_id))
+    .where(col(Mention.post_id).in_(IDS))
+)
+_MARKS = union_all(
+    *(
+        select(literal(kind), col(model.post_id)).where(
+            col(model.actor_id) == VIEWER, col(model.post_id).in_(IDS)
+        )
+        for kind, model in ((0, Like), (1, Boost), (2, Bookmark))
+    )
+)
+_AUTHORS = select(Post.id, Post.actor_id).where(col(Post.id).in_(IDS))
+
+
 async def account_stats(session: AsyncSession, ids: Sequence[int]) -> dict[int, AccountStats]:
+    """Counts and last post time of many accounts in one statement.
+
+    One row per account, each figure a correlated subquery that SQLite answers from a
+    covering index (``ix_follow_followee_state``, ``ix_follow_follower_state`` and
+    ``ix_post_actor_created``): a timeline page names about forty accounts, and three
+    grouped queries over their rows cost a table read per post they ever made (80 ms a
+    page at 100,000 posts) plus a thread hand-off each in aiosqlite.
+    """
     stats: dict[int, AccountStats] = {i: AccountStats() for i in ids}
     if not ids:
         return stats
-    wanted = list(ids)
-    followers = await session.exec(
-        select(Follow.followee_id, func.count())
-        .where(col(Follow.followee_id).in_(wanted), Follow.state == "accepted")
-        .group_by(col(Follow.followee_id))
-    )
-    for actor_id, n in followers.all():
-        stats[actor_id].followers = int(n)
-    following = await session.exec(
-        select(Follow.follower_id, func.count())
-        .where(col(Follow.follower_id).in_(wanted), Follow.state == "accepted")
-        .group_by(col(Follow.follower_id))
-    )
-    for actor_id, n in following.all():
-        stats[actor_id].following = int(n)
-    posts = await session.exec(
-        select(Post.actor_id, func.count(), func.max(Post.created_at))
-        .where(col(Post.actor_id).in_(wanted))
-        .group_by(col(Post.actor_id))
-    )
-    for actor_id, n, last in posts.all():
-        stats[actor_id].statuses = int(n)
-        stats[actor_id].last_status_at = last
+    result = await session.exec(_STATS, params={"ids": list(ids)})
+    for i, followers, following, statuses, last in result.all():
+        stats[i] = AccountStats(int(followers), int(following), int(statuses), last)
     return stats
 
 
@@ -63,12 +92,7 @@ async def profile_fields(
     grouped: dict[int, list[ProfileField]] = defaultdict(list)
     if not ids:
         return grouped
-    result = await session.exec(
-        select(ProfileField)
-        .where(col(ProfileField.actor_id).in_(list(ids)))
-        .order_by(col(ProfileField.actor_id), col(ProfileField.position))
-    )
-    for row in result.all():
+    for row in (await session.exec(_FIELDS, params={"ids": list(ids)})).all():
         grouped[row.actor_id].append(row)
     return grouped
 
@@ -77,12 +101,7 @@ async def mentions_of(session: AsyncSession, post_ids: Sequence[int]) -> dict[in
     grouped: dict[int, list[Actor]] = defaultdict(list)
     if not post_ids:
         return grouped
-    result = await session.exec(
-        select(Mention.post_id, Actor)
-        .join(Actor, col(Actor.id) == col(Mention.actor_id))
-        .where(col(Mention.post_id).in_(list(post_ids)))
-    )
-    for post_id, actor in result.all():
+    for post_id, actor in (await session.exec(_MENTIONS, params={"ids": list(post_ids)})).all():
         grouped[post_id].append(actor)
     return grouped
 
@@ -98,6 +117,21 @@ async def bookmarked(session: AsyncSession, viewer_id: int, post_ids: Sequence[i
     return set(result.all())
 
 
+async def viewer_marks(
+    session: AsyncSession, viewer_id: int, post_ids: Sequence[int]
+) -> tuple[set[int], set[int], set[int]]:
+    """Which of these posts the viewer has liked, boosted and bookmarked, in one statement
+    (one hand-off to the database thread instead of three)."""
+    found: tuple[set[int], set[int], set[int]] = (set(), set(), set())
+    if not post_ids:
+        return found
+    params = {"viewer": viewer_id, "ids": list(post_ids)}
+    result = await session.exec(_MARKS, params=params)  # type: ignore[call-overload]
+    for kind, post_id in result.all():
+        found[kind].add(post_id)
+    return found
+
+
 async def delete_bookmark(session: AsyncSession, actor_id: int, post_id: int) -> None:
     await session.exec(  # type: ignore[call-overload]
         sa_delete(Bookmark).where(
@@ -110,9 +144,7 @@ async def authors_of(session: AsyncSession, post_ids: Sequence[int]) -> dict[int
     """post id → author id (for ``in_reply_to_account_id``)."""
     if not post_ids:
         return {}
-    result = await session.exec(
-        select(Post.id, Post.actor_id).where(col(Post.id).in_(list(post_ids)))
-    )
+    result = await session.exec(_AUTHORS, params={"ids": list(post_ids)})
     return {post_id: actor_id for post_id, actor_id in result.all()}
 
 

@@ -62,8 +62,7 @@ async def statuses(
     boosted: set[int] = set()
     marked: set[int] = set()
     if viewer_id is not None:
-        liked, boosted = await q.interactions_of(session, viewer_id, ids)
-        marked = await b.bookmarked(session, viewer_id, ids)
+        liked, boosted, marked = await b.viewer_marks(session, viewer_id, ids)
     urls = svc.urls
     out = []
     for entry in entries:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -13,9 +14,10 @@ from web.api.auth import Ctx, endpoint
 from web.api.pagination import page_from, paged_response
 
 
-async def _respond(ctx: Ctx, entries: list[aq.Entry]) -> Response:
-    async with ctx.svc.db.session() as session:
-        items = await render.statuses(session, ctx.svc, entries, ctx.viewer_id)
+async def _respond(ctx: Ctx, session: AsyncSession, entries: list[aq.Entry]) -> Response:
+    """The page as JSON; rendered in the session that found the entries (each session
+    costs a checkout and a rollback, each a hand-off to the database thread)."""
+    items = await render.statuses(session, ctx.svc, entries, ctx.viewer_id)
     return paged_response(ctx, items, [e.cursor for e in entries])
 
 
@@ -23,7 +25,7 @@ async def _respond(ctx: Ctx, entries: list[aq.Entry]) -> Response:
 async def home(ctx: Ctx) -> Response:
     async with ctx.svc.db.session() as session:
         entries = await aq.home(session, ctx.me.id, page_from(ctx))
-    return await _respond(ctx, entries)
+        return await _respond(ctx, session, entries)
 
 
 @endpoint(auth="optional", scope="read:statuses")
@@ -38,7 +40,7 @@ async def public(ctx: Ctx) -> Response:
             remote=p.flag("remote"),
             only_media=p.flag("only_media"),
         )
-    return await _respond(ctx, entries)
+        return await _respond(ctx, session, entries)
 
 
 @endpoint(auth="optional", scope="read:statuses")
@@ -57,7 +59,7 @@ async def tag(ctx: Ctx) -> Response:
             only_media=p.flag("only_media"),
             tag=name,
         )
-    return await _respond(ctx, entries)
+        return await _respond(ctx, session, entries)
 
 
 routes = [
