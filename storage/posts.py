@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import and_, exists, or_
+from sqlalchemy import and_, exists, func, or_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import col, select
@@ -23,6 +23,7 @@ from storage.models import (
     Follow,
     Hashtag,
     Like,
+    LocalUser,
     MediaAttachment,
     Post,
     PostHashtag,
@@ -56,6 +57,80 @@ def _unindexed_default(element: unindexed, compiler: Any, **kw: Any) -> str:
     return str(compiler.process(element.clauses, **kw))
 
 
+class PostTile(Protocol):
+    """One grid tile as a row: the few post and author columns a tile shows.
+
+    Grid pages read these instead of whole ``Post``/``Actor`` entities: an ORM object per
+    row (identity map, attribute instrumentation) was a third of a gallery request. The
+    author's id is ``actor_id``; ``id`` is the post's.
+    """
+
+    id: int
+    actor_id: int
+    sensitive: bool
+    content_warning: str
+    caption_source: str
+    content_html: str
+    username: str
+    domain: str | None
+    display_name: str
+    avatar_key: str | None
+
+
+class MediaRow(Protocol):
+    """The attachment columns pages show (not the raw generation metadata, which can be
+    tens of kilobytes an image)."""
+
+    id: int
+    post_id: int
+    description: str
+    thumb_key: str | None
+    display_key: str | None
+    original_key: str | None
+    original_mime: str
+    width: int
+    height: int
+    thumb_width: int
+    thumb_height: int
+    display_width: int
+    display_height: int
+    blurhash: str | None
+
+
+_TILE_COLUMNS = (
+    col(Post.id),
+    col(Post.actor_id),
+    col(Post.sensitive),
+    col(Post.content_warning),
+    col(Post.caption_source),
+    col(Post.content_html),
+    col(Actor.username),
+    col(Actor.domain),
+    col(Actor.display_name),
+    col(Actor.avatar_key),
+)
+_MEDIA_COLUMNS = (
+    col(MediaAttachment.id),
+    col(MediaAttachment.post_id),
+    col(MediaAttachment.description),
+    col(MediaAttachment.thumb_key),
+    col(MediaAttachment.display_key),
+    col(MediaAttachment.original_key),
+    col(MediaAttachment.original_mime),
+    col(MediaAttachment.width),
+    col(MediaAttachment.height),
+    col(MediaAttachment.thumb_width),
+    col(MediaAttachment.thumb_height),
+    col(MediaAttachment.display_width),
+    col(MediaAttachment.display_height),
+    col(MediaAttachment.blurhash),
+)
+
+
+async def _tiles(session: AsyncSession, stmt: Any) -> list[PostTile]:
+    return list((await session.exec(stmt)).all())
+
+
 def _page(stmt, max_id: int | None, limit: int, key: Any = None):  # type: ignore[no-untyped-def]
     key = col(Post.id) if key is None else key
     if max_id is not None:
@@ -85,12 +160,10 @@ def _visible_to(viewer_id: int | None):  # type: ignore[no-untyped-def]
     return or_(*clauses)
 
 
-async def local_gallery(
-    session: AsyncSession, *, max_id: int | None, limit: int
-) -> list[tuple[Post, Actor]]:
-    """The instance's public gallery: public local posts (not replies)."""
+async def local_gallery(session: AsyncSession, *, max_id: int | None, limit: int) -> list[PostTile]:
+    """The instance's public gallery: public local posts (not replies), as tiles."""
     stmt = (
-        select(Post, Actor)
+        select(*_TILE_COLUMNS)
         .join(Actor, col(Actor.id) == col(Post.actor_id))
         .where(
             col(Post.visibility) == "public",
@@ -99,7 +172,7 @@ async def local_gallery(
             col(Post.in_reply_to_ap_id).is_(None),
         )
     )
-    return [(p, a) for p, a in (await session.exec(_page(stmt, max_id, limit))).all()]
+    return await _tiles(session, _page(stmt, max_id, limit))
 
 
 async def by_actor(
@@ -110,28 +183,42 @@ async def by_actor(
     max_id: int | None,
     limit: int,
 ) -> list[tuple[Post, Actor]]:
-    stmt = (
-        select(Post, Actor)
-        .join(Actor, col(Actor.id) == col(Post.actor_id))
-        .where(col(Post.actor_id) == actor_id, _visible_to(viewer_id))
-    )
-    return [(p, a) for p, a in (await session.exec(_page(stmt, max_id, limit))).all()]
+    """Whole posts of one account that the viewer may see (feeds need every field)."""
+    stmt = select(Post, Actor).join(Actor, col(Actor.id) == col(Post.actor_id))
+    stmt = _page(_by_actor_filter(stmt, actor_id, viewer_id), max_id, limit)
+    return [(p, a) for p, a in (await session.exec(stmt)).all()]
+
+
+async def by_actor_tiles(
+    session: AsyncSession,
+    actor_id: int,
+    *,
+    viewer_id: int | None,
+    max_id: int | None,
+    limit: int,
+) -> list[PostTile]:
+    """``by_actor`` as grid tiles (the profile page)."""
+    stmt = select(*_TILE_COLUMNS).join(Actor, col(Actor.id) == col(Post.actor_id))
+    return await _tiles(session, _page(_by_actor_filter(stmt, actor_id, viewer_id), max_id, limit))
+
+
+def _by_actor_filter(stmt, actor_id: int, viewer_id: int | None):  # type: ignore[no-untyped-def]
+    return stmt.where(col(Post.actor_id) == actor_id, _visible_to(viewer_id))
 
 
 async def by_tag(
     session: AsyncSession, tag: str, *, max_id: int | None, limit: int
-) -> list[tuple[Post, Actor]]:
+) -> list[PostTile]:
     # Walk ix_post_hashtag_tag_post newest first and stop after one page: the page order
     # is post_hashtag.post_id (the same number as post.id), and visibility only filters.
     stmt = (
-        select(Post, Actor)
+        select(*_TILE_COLUMNS)
         .join(PostHashtag, col(PostHashtag.post_id) == col(Post.id))
         .join(Hashtag, col(Hashtag.id) == col(PostHashtag.hashtag_id))
         .join(Actor, col(Actor.id) == col(Post.actor_id))
         .where(col(Hashtag.name) == tag.lower(), unindexed(col(Post.visibility)) == "public")
     )
-    page = _page(stmt, max_id, limit, key=col(PostHashtag.post_id))
-    return [(p, a) for p, a in (await session.exec(page)).all()]
+    return await _tiles(session, _page(stmt, max_id, limit, key=col(PostHashtag.post_id)))
 
 
 async def home(
@@ -177,6 +264,45 @@ async def post_with_author(session: AsyncSession, post_id: int) -> tuple[Post, A
     return (row[0], row[1]) if row else None
 
 
+def _shown_account(username: str, domain: str | None, *extra: Any):  # type: ignore[no-untyped-def]
+    """The account a page path names, when its pages may be shown: local accounts only
+    with an enabled, approved user (one query instead of an actor and a user lookup)."""
+    stmt = select(Actor, *extra).where(col(Actor.username_lower) == username.lower())
+    if domain is not None:
+        return stmt.where(col(Actor.domain) == domain)
+    return stmt.join(LocalUser, col(LocalUser.actor_id) == col(Actor.id)).where(
+        col(Actor.domain).is_(None),
+        col(LocalUser.disabled).is_(False),
+        col(LocalUser.approved).is_(True),
+    )
+
+
+async def page_account(session: AsyncSession, username: str, domain: str | None) -> Actor | None:
+    """``_shown_account`` for a post page (suspension is the caller's check)."""
+    return (await session.exec(_shown_account(username, domain))).first()
+
+
+async def profile_account(
+    session: AsyncSession, username: str, domain: str | None
+) -> tuple[Actor, int, int] | None:
+    """The account for a profile page with its (followers, following) counts of accepted
+    follows, in one query: each count is an index search of ``follow``."""
+
+    def count(column: Any) -> Any:
+        return (
+            select(func.count())
+            .select_from(Follow)
+            .where(column == col(Actor.id), col(Follow.state) == "accepted")
+            .scalar_subquery()
+        )
+
+    stmt = _shown_account(
+        username, domain, count(col(Follow.followee_id)), count(col(Follow.follower_id))
+    )
+    row = (await session.exec(stmt)).first()
+    return (row[0], int(row[1]), int(row[2])) if row else None
+
+
 async def can_view(session: AsyncSession, post: Post, viewer_id: int | None) -> bool:
     if post.visibility in ("public", "unlisted") or post.actor_id == viewer_id:
         return True
@@ -206,6 +332,24 @@ async def attachments_for(
     for media in result.all():
         assert media.post_id is not None
         grouped[media.post_id].append(media)
+    return grouped
+
+
+async def media_rows_for(
+    session: AsyncSession, post_ids: Sequence[int]
+) -> dict[int, list[MediaRow]]:
+    """What pages show of these posts' images, in order: ``attachments_for`` without
+    loading entities or the generation metadata columns."""
+    if not post_ids:
+        return {}
+    result = await session.exec(
+        select(*_MEDIA_COLUMNS)
+        .where(col(MediaAttachment.post_id).in_(list(post_ids)))
+        .order_by(col(MediaAttachment.post_id), col(MediaAttachment.position))
+    )
+    grouped: dict[int, list[MediaRow]] = defaultdict(list)
+    for media in result.all():
+        grouped[media.post_id].append(media)  # type: ignore[arg-type]
     return grouped
 
 

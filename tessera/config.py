@@ -41,6 +41,7 @@ class ServerConfig:
     signup_attempts_per_window: int = 5
     signup_window_seconds: int = 1800
     trusted_proxy: bool = False
+    page_cache_seconds: int = 5
 
 
 @dataclass(frozen=True)

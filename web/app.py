@@ -22,8 +22,17 @@ from services.context import Services
 from tessera.config import Config
 from tessera.errors import TesseraError
 from web import api
-from web.context import CSRF_COOKIE, TEMPLATES_DIR, SignInRequired, WebState, redirect, render
+from web.context import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    TEMPLATES_DIR,
+    SignInRequired,
+    WebState,
+    redirect,
+    render,
+)
 from web.middleware import BodySizeLimit, SecurityHeaders
+from web.page_cache import PageCache
 from web.routes import (
     account,
     activitypub,
@@ -76,6 +85,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     env = templates.env
+    # Templates ship with the code and change only with a restart: no stat() of every
+    # template (and those it extends or imports) on each render.
+    env.auto_reload = False
     env.globals["static_version"] = "1"
     env.filters["datetime"] = lambda d: d.strftime("%Y-%m-%d %H:%M UTC") if d else ""
     env.filters["isodate"] = lambda d: d.strftime("%Y-%m-%dT%H:%M:%SZ") if d else ""
@@ -147,6 +159,11 @@ def create_app(
                 SecurityHeaders,
                 csrf_cookie=CSRF_COOKIE,
                 secure=config.instance.scheme == "https",
+            ),
+            Middleware(
+                PageCache,
+                ttl_seconds=config.server.page_cache_seconds,
+                session_cookie=SESSION_COOKIE,
             ),
             Middleware(BodySizeLimit, limit_for=limit_for),
         ],

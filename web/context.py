@@ -170,6 +170,26 @@ def csrf_input(request: Request) -> Markup:
     return Markup('<input type="hidden" name="csrf_token" value="{}">').format(csrf_token(request))
 
 
+class _LazyCsrfInput:
+    """``{{ csrf_input }}`` made only when a template prints it.
+
+    Making it issues a CSRF cookie to a browser that has none; pages without a form (the
+    anonymous gallery, profiles, posts) then set no cookie, so they are the same bytes for
+    every reader and may be cached (``web.page_cache``).
+    """
+
+    __slots__ = ("request",)
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+
+    def __html__(self) -> str:
+        return str(csrf_input(self.request))
+
+    def __str__(self) -> str:
+        return self.__html__()
+
+
 async def checked_form(request: Request, *, max_files: int = 0) -> FormData:
     """The submitted form, after checking its CSRF token (403 when it is missing or wrong)."""
     form = await request.form(max_files=max_files, max_fields=200, max_part_size=1024 * 1024)
@@ -216,7 +236,7 @@ async def render(
         "base_url": state.services.config.base_url,
         "me": found[0] if found else None,
         "me_user": found[1] if found else None,
-        "csrf_input": csrf_input(request),
+        "csrf_input": _LazyCsrfInput(request),
     }
     ctx.update(context or {})
     return state.templates.TemplateResponse(request, template, ctx, status_code=status)

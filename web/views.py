@@ -8,18 +8,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from federation.urls import Urls
 from media.placeholder import placeholder_data_uri
 from storage import posts as q
-from storage.models import Actor, MediaAttachment, Post
+from storage.models import Actor, Post
+from storage.posts import MediaRow, PostTile
+
+
+class ActorLike(Protocol):
+    """What an author's view needs: a whole ``Actor`` or a grid tile row."""
+
+    username: str
+    domain: str | None
+    display_name: str
+    avatar_key: str | None
 
 
 @dataclass(frozen=True)
 class ActorView:
-    actor: Actor
+    actor: Any  # the Actor on full pages; the tile row on grids (no ``id`` of its own)
     handle: str  # "@name" for local, "@name@domain" for remote
     full_handle: str  # always "@name@domain"
     profile_url: str
@@ -57,7 +68,7 @@ class MediaView:
 
 @dataclass
 class PostView:
-    post: Post
+    post: Any  # a whole Post, or on grids a PostTile row with the columns a tile shows
     author: ActorView
     media: list[MediaView]
     url: str
@@ -70,7 +81,7 @@ class PostView:
         return self.media[0] if self.media else None
 
 
-def actor_view(actor: Actor, urls: Urls, local_domain: str) -> ActorView:
+def actor_view(actor: ActorLike, urls: Urls, local_domain: str) -> ActorView:
     if actor.domain is None:
         handle = f"@{actor.username}"
         full = f"@{actor.username}@{local_domain}"
@@ -89,7 +100,7 @@ def actor_view(actor: Actor, urls: Urls, local_domain: str) -> ActorView:
     )
 
 
-def media_view(media: MediaAttachment, urls: Urls) -> MediaView:
+def media_view(media: MediaRow, urls: Urls) -> MediaView:
     def url(key: str | None) -> str:
         # Remote images are served from our own copy; one we could not fetch shows a
         # placeholder rather than hot-linking the other server (a privacy leak).
@@ -113,11 +124,11 @@ def media_view(media: MediaAttachment, urls: Urls) -> MediaView:
     )
 
 
-def post_url(post: Post, author: Actor, urls: Urls) -> str:
+def post_url(post_id: int, author: ActorLike, urls: Urls) -> str:
     """Our page for the post; remote posts render here too, like local ones."""
     if author.domain is None:
-        return urls.post_page(author.username, post.id)
-    return f"{urls.base}/@{author.username}@{author.domain}/{post.id}"
+        return urls.post_page(author.username, post_id)
+    return f"{urls.base}/@{author.username}@{author.domain}/{post_id}"
 
 
 async def build_post_views(
@@ -128,7 +139,7 @@ async def build_post_views(
     viewer_id: int | None,
 ) -> list[PostView]:
     ids = [p.id for p, _ in rows]
-    media = await q.attachments_for(session, ids)
+    media = await q.media_rows_for(session, ids)
     liked: set[int] = set()
     boosted: set[int] = set()
     if viewer_id is not None:
@@ -138,9 +149,32 @@ async def build_post_views(
             post=p,
             author=actor_view(a, urls, local_domain),
             media=[media_view(m, urls) for m in media.get(p.id, [])],
-            url=post_url(p, a, urls),
+            url=post_url(p.id, a, urls),
             liked=p.id in liked,
             boosted=p.id in boosted,
         )
         for p, a in rows
     ]
+
+
+async def build_tile_views(
+    session: AsyncSession, tiles: Sequence[PostTile], urls: Urls, local_domain: str
+) -> list[PostView]:
+    """Grid tiles for anonymous-looking pages: rows, not entities, and one author view per
+    author on the page. Likes and boosts are not shown on tiles, so none are looked up."""
+    media = await q.media_rows_for(session, [t.id for t in tiles])
+    authors: dict[int, ActorView] = {}
+    views = []
+    for tile in tiles:
+        author = authors.get(tile.actor_id)
+        if author is None:
+            author = authors[tile.actor_id] = actor_view(tile, urls, local_domain)
+        views.append(
+            PostView(
+                post=tile,
+                author=author,
+                media=[media_view(m, urls) for m in media.get(tile.id, [])],
+                url=post_url(tile.id, tile, urls),
+            )
+        )
+    return views

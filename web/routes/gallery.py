@@ -13,10 +13,11 @@ from storage import accounts as accounts_q
 from storage import posts as q
 from storage import social_queries as social_q
 from storage.models import Actor, Post, Tombstone
+from storage.posts import PostTile
 from tessera.errors import Gone, InvalidInput, NotFound
 from web.context import current_user, render, require_user, services
 from web.ids import parse_id
-from web.views import PostView, actor_view, build_post_views
+from web.views import PostView, actor_view, build_post_views, build_tile_views
 
 PAGE_SIZE = 30
 
@@ -44,37 +45,54 @@ async def _viewer_id(request: Request) -> int | None:
 
 async def _grid_page(
     request: Request,
-    query: Callable[[AsyncSession, int | None, int], Awaitable[list[tuple[Post, Actor]]]],
+    views_for: Callable[[AsyncSession, int | None, int], Awaitable[tuple[list[PostView], bool]]],
     *,
-    viewer: int | None,
     title: str,
     heading: str | None,
 ) -> Response:
-    """A cursor page of posts rendered as the gallery grid (home, timeline, hashtag)."""
+    """A cursor page of posts rendered as the gallery grid (home, timeline, hashtag).
+
+    ``views_for`` reads one page (and says whether there are more) from the cursor.
+    """
     svc = services(request)
     max_id = _cursor(request)
     async with svc.db.session() as session:
-        rows = await query(session, max_id, PAGE_SIZE + 1)
-        views = await build_post_views(
-            session, rows[:PAGE_SIZE], svc.urls, svc.config.instance.domain, viewer
-        )
+        views, more = await views_for(session, max_id, PAGE_SIZE)
     return await render(
         request,
         "gallery.html",
         {
             "posts": views,
-            "next_url": _next_link(request, views, len(rows) > PAGE_SIZE),
+            "next_url": _next_link(request, views, more),
             "title": title,
             "heading": heading,
         },
     )
 
 
+def _tile_pages(
+    request: Request, query: Callable[[AsyncSession, int | None, int], Awaitable[list[PostTile]]]
+) -> Callable[[AsyncSession, int | None, int], Awaitable[tuple[list[PostView], bool]]]:
+    """Grid views read as tile rows (public pages)."""
+    svc = services(request)
+
+    async def views_for(
+        session: AsyncSession, max_id: int | None, limit: int
+    ) -> tuple[list[PostView], bool]:
+        tiles = await query(session, max_id, limit + 1)
+        views = await build_tile_views(session, tiles[:limit], svc.urls, svc.config.instance.domain)
+        return views, len(tiles) > limit
+
+    return views_for
+
+
 async def home(request: Request) -> Response:
     return await _grid_page(
         request,
-        lambda session, max_id, limit: q.local_gallery(session, max_id=max_id, limit=limit),
-        viewer=await _viewer_id(request),
+        _tile_pages(
+            request,
+            lambda session, max_id, limit: q.local_gallery(session, max_id=max_id, limit=limit),
+        ),
         title=services(request).config.instance.name,
         heading=None,
     )
@@ -82,30 +100,38 @@ async def home(request: Request) -> Response:
 
 async def home_timeline(request: Request) -> Response:
     actor, _ = await require_user(request)
-    return await _grid_page(
-        request,
-        lambda session, max_id, limit: q.home(session, actor.id, max_id=max_id, limit=limit),
-        viewer=actor.id,
-        title="Home",
-        heading="Home",
-    )
-
-
-async def _actor_from_path(request: Request) -> Actor:
-    handle = request.path_params["name"]
-    username, _, domain = handle.partition("@")
     svc = services(request)
-    if domain == svc.config.instance.domain:
+
+    async def views_for(
+        session: AsyncSession, max_id: int | None, limit: int
+    ) -> tuple[list[PostView], bool]:
+        rows = await q.home(session, actor.id, max_id=max_id, limit=limit + 1)
+        views = await build_post_views(
+            session, rows[:limit], svc.urls, svc.config.instance.domain, actor.id
+        )
+        return views, len(rows) > limit
+
+    return await _grid_page(request, views_for, title="Home", heading="Home")
+
+
+def _handle(request: Request) -> tuple[str, str | None]:
+    """(username, domain or None for ours) from ``@name`` or ``@name@domain``."""
+    username, _, domain = request.path_params["name"].partition("@")
+    if domain == services(request).config.instance.domain:
         domain = ""
-    async with svc.db.session() as session:
-        actor = await accounts_q.actor_by_handle(session, username, domain or None)
-        if actor is not None and actor.domain is None:
-            user = await accounts_q.local_user(session, actor.id)
-            if user is None or user.disabled or not user.approved:
-                actor = None
+    return username, domain or None
+
+
+def _shown(actor: Actor | None) -> Actor:
     if actor is None or actor.suspended:
         raise NotFound("No such account.")
     return actor
+
+
+async def _actor_from_path(request: Request) -> Actor:
+    """The account the path names, or 404 (suspended, disabled or unapproved: 404 too)."""
+    async with services(request).db.session() as session:
+        return _shown(await q.page_account(session, *_handle(request)))
 
 
 async def _relationship(session: AsyncSession, viewer: int | None, target: int) -> str | None:
@@ -122,17 +148,18 @@ async def _relationship(session: AsyncSession, viewer: int | None, target: int) 
 
 async def profile(request: Request) -> Response:
     svc = services(request)
-    actor = await _actor_from_path(request)
     max_id = _cursor(request)
     viewer = await _viewer_id(request)
     async with svc.db.session() as session:
-        rows = await q.by_actor(
+        found = await q.profile_account(session, *_handle(request))
+        actor, followers, following = found if found else (None, 0, 0)
+        actor = _shown(actor)
+        tiles = await q.by_actor_tiles(
             session, actor.id, viewer_id=viewer, max_id=max_id, limit=PAGE_SIZE + 1
         )
-        views = await build_post_views(
-            session, rows[:PAGE_SIZE], svc.urls, svc.config.instance.domain, viewer
+        views = await build_tile_views(
+            session, tiles[:PAGE_SIZE], svc.urls, svc.config.instance.domain
         )
-        followers, following = await accounts_q.follow_counts(session, actor.id)
         relationship = await _relationship(session, viewer, actor.id)
     who = actor_view(actor, svc.urls, svc.config.instance.domain)
     return await render(
@@ -141,7 +168,7 @@ async def profile(request: Request) -> Response:
         {
             "account": who,
             "posts": views,
-            "next_url": _next_link(request, views, len(rows) > PAGE_SIZE),
+            "next_url": _next_link(request, views, len(tiles) > PAGE_SIZE),
             "followers": followers,
             "following": following,
             "relationship": relationship,
@@ -154,10 +181,10 @@ async def profile(request: Request) -> Response:
 
 async def post_page(request: Request) -> Response:
     svc = services(request)
-    actor = await _actor_from_path(request)
     post_id = request.path_params["post_id"]
     viewer = await _viewer_id(request)
     async with svc.db.session() as session:
+        actor = _shown(await q.page_account(session, *_handle(request)))
         post = await session.get(Post, post_id)
         if post is None or post.actor_id != actor.id:
             if actor.domain is None:
@@ -193,8 +220,10 @@ async def tag_page(request: Request) -> Response:
         raise NotFound("No such hashtag.")
     return await _grid_page(
         request,
-        lambda session, max_id, limit: q.by_tag(session, tag, max_id=max_id, limit=limit),
-        viewer=await _viewer_id(request),
+        _tile_pages(
+            request,
+            lambda session, max_id, limit: q.by_tag(session, tag, max_id=max_id, limit=limit),
+        ),
         title=f"#{tag}",
         heading=f"#{tag}",
     )

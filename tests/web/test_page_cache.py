@@ -1,0 +1,168 @@
+"""The anonymous page cache, through the real app: what is kept, for whom, until when.
+
+A change made outside the web requests (here: the services called directly, as the
+federation worker or the CLI would) is what shows whether an answer came from the cache;
+a change made through a web request must be visible on the very next page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from services import posts as post_service
+from services.context import Services
+from services.posts import PostFields, Upload
+from tessera.config import Config
+from tests.conftest import csrf_from, sign_in
+from tests.imagegen import png_bytes
+from tests.web.helpers import publish
+from web.app import create_app
+
+PAGES = ("/", "/@alice", "/tags/harbour")
+HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+
+
+@pytest.fixture
+async def browsers(
+    config: Config, services: Services, make_user: Callable[..., Any]
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    """An anonymous browser and alice signed in, both talking to one app (one cache)."""
+    await make_user("alice", "correct horse battery")
+    transport = httpx.ASGITransport(app=create_app(config, services=services, run_workers=False))
+    async with (
+        httpx.AsyncClient(transport=transport, base_url=config.base_url) as anon,
+        httpx.AsyncClient(transport=transport, base_url=config.base_url) as alice,
+    ):
+        response = await sign_in(alice, "alice", "correct horse battery")
+        assert response.status_code == 303
+        yield anon, alice
+
+
+async def post_behind_the_apps_back(services: Services, caption: str, alt: str) -> int:
+    """Publish without a web request, as another process or the inbox worker changes data."""
+    from storage.accounts import actor_by_handle
+
+    async with services.db.session() as session:
+        author = await actor_by_handle(session, "alice", None)
+    assert author is not None
+    post = await post_service.create_post(
+        services,
+        author,
+        [Upload(png_bytes(40, 30, seed=len(alt)), "a.png", alt)],
+        PostFields(caption=caption),
+    )
+    return post.id
+
+
+async def test_a_write_through_the_app_shows_on_the_next_anonymous_page(
+    browsers: tuple[httpx.AsyncClient, httpx.AsyncClient], services: Services
+) -> None:
+    anon, alice = browsers
+    await post_behind_the_apps_back(services, "Dawn #harbour", "A harbour at dawn")
+    first = {path: await anon.get(path, headers=HTML) for path in PAGES}
+    for page in first.values():
+        assert page.status_code == 200
+        assert "A harbour at dawn" in page.text
+
+    # Not a web request: the anonymous pages stay as they were, within the TTL...
+    await post_behind_the_apps_back(services, "Noon #harbour", "A harbour at noon")
+    for path, page in first.items():
+        again = await anon.get(path, headers=HTML)
+        assert again.content == page.content
+        assert "A harbour at noon" not in again.text
+    # ...while a signed-in reader always gets a fresh page.
+    assert "A harbour at noon" in (await alice.get("/@alice")).text
+
+    # Publishing through the app drops every cached page at once.
+    response = await publish(
+        alice,
+        [("dusk.png", png_bytes(50, 30, seed=9))],
+        alts=["A harbour at dusk"],
+        caption="#harbour",
+    )
+    assert response.status_code == 303
+    for path in PAGES:
+        text = (await anon.get(path, headers=HTML)).text
+        assert "A harbour at noon" in text
+        assert "A harbour at dusk" in text
+
+
+async def test_a_deleted_post_is_gone_for_anonymous_readers_at_once(
+    browsers: tuple[httpx.AsyncClient, httpx.AsyncClient], services: Services
+) -> None:
+    anon, alice = browsers
+    post_id = await post_behind_the_apps_back(services, "Soon gone", "A doomed harbour")
+    path = f"/@alice/{post_id}"
+    assert "A doomed harbour" in (await anon.get(path, headers=HTML)).text
+    assert "A doomed harbour" in (await anon.get("/", headers=HTML)).text
+    token = await csrf_from(alice, path)
+    deleted = await alice.post(f"{path}/delete", data={"csrf_token": token})
+    assert deleted.status_code == 303
+    assert (await anon.get(path, headers=HTML)).status_code == 410
+    assert "A doomed harbour" not in (await anon.get("/", headers=HTML)).text
+
+
+async def test_signed_in_pages_are_never_stored_nor_served_from_the_cache(
+    browsers: tuple[httpx.AsyncClient, httpx.AsyncClient], services: Services
+) -> None:
+    anon, alice = browsers
+    await post_behind_the_apps_back(services, "Mine", "A quiet harbour")
+    mine = await alice.get("/@alice")
+    assert "Sign out" in mine.text and 'name="csrf_token"' in mine.text
+    page = await anon.get("/@alice", headers=HTML)
+    assert "Sign out" not in page.text
+    assert "csrf_token" not in page.text
+    cached = await anon.get("/@alice", headers=HTML)
+    assert cached.content == page.content
+    mine_again = await alice.get("/@alice")
+    assert "Sign out" in mine_again.text
+
+
+async def test_anonymous_pages_set_no_cookie_and_carry_no_token(
+    browsers: tuple[httpx.AsyncClient, httpx.AsyncClient], services: Services
+) -> None:
+    anon, _ = browsers
+    post_id = await post_behind_the_apps_back(services, "#harbour", "A harbour")
+    for path in (*PAGES, f"/@alice/{post_id}"):
+        for _ in range(2):  # rendered, then from the cache
+            response = await anon.get(path, headers=HTML)
+            assert response.status_code == 200
+            assert "set-cookie" not in response.headers
+            assert "csrf_token" not in response.text
+            assert response.headers["content-security-policy"].startswith("default-src 'none'")
+    assert not anon.cookies
+    # A page with a form still issues the cookie its token is checked against.
+    login = await anon.get("/login")
+    assert "tessera_csrf" in login.headers.get("set-cookie", "")
+
+
+async def test_activitypub_documents_never_come_from_the_html_cache(
+    browsers: tuple[httpx.AsyncClient, httpx.AsyncClient], services: Services
+) -> None:
+    anon, _ = browsers
+    post_id = await post_behind_the_apps_back(services, "Negotiated", "A harbour")
+    for path in ("/@alice", f"/@alice/{post_id}"):
+        html = await anon.get(path, headers=HTML)
+        assert html.headers["content-type"].startswith("text/html")
+        document = await anon.get(path, headers={"Accept": "application/activity+json"})
+        assert document.headers["content-type"].startswith("application/activity+json")
+        assert document.json()["id"].startswith("http://gallery.test/")
+        html_again = await anon.get(path, headers=HTML)
+        assert html_again.content == html.content
+
+
+@pytest.mark.parametrize("config_overrides", [{"server": {"page_cache_seconds": 0}}])
+async def test_zero_seconds_turns_the_cache_off(
+    browsers: tuple[httpx.AsyncClient, httpx.AsyncClient], services: Services
+) -> None:
+    anon, _ = browsers
+    await post_behind_the_apps_back(services, "#harbour", "A harbour at dawn")
+    for path in PAGES:
+        assert "A harbour at dawn" in (await anon.get(path, headers=HTML)).text
+    await post_behind_the_apps_back(services, "#harbour", "A harbour at noon")
+    for path in PAGES:
+        assert "A harbour at noon" in (await anon.get(path, headers=HTML)).text
