@@ -33,6 +33,7 @@ from media.pipeline import process_image
 from services.passwords import hash_password
 from storage.blobs import LocalBlobStore
 from storage.db import Database
+from storage.home_feed import rebuild_statement
 from storage.migrate import upgrade
 from storage.models import Actor, Follow, Hashtag, LocalUser, MediaAttachment, Post, PostHashtag
 
@@ -55,7 +56,8 @@ class SeedSize:
 
     @property
     def key(self) -> str:
-        return f"a{self.accounts}-p{self.posts}-f{self.follows_per_user}"
+        # "hf": databases seeded before home feeds existed are not reused from the cache.
+        return f"a{self.accounts}-p{self.posts}-f{self.follows_per_user}-hf"
 
 
 def noisy_png(width: int, height: int, seed: int, *, parameters: str | None = A1111) -> bytes:
@@ -271,6 +273,10 @@ def seed_database(db_path: Path, media_root: Path, base_url: str, size: SeedSize
         _insert(conn, MediaAttachment, media)
         _insert(conn, PostHashtag, post_tags)
         _insert(conn, Follow, follows)
+        # Home feeds as the app would hold them: each account's newest lines, in SQL.
+        for actor_id in actor_ids:
+            conn.execute(rebuild_statement(actor_id))
+        feed_rows = conn.exec_driver_sql("SELECT count(*) FROM home_feed_entry").scalar()
     with engine.connect() as conn:  # no ANALYZE: the app never runs it, so neither do we
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     engine.dispose()
@@ -293,5 +299,6 @@ def seed_database(db_path: Path, media_root: Path, base_url: str, size: SeedSize
             "media_attachment": len(media),
             "follow": len(follows),
             "post_hashtag": len(post_tags),
+            "home_feed_entry": feed_rows,
         },
     }

@@ -22,6 +22,7 @@ from services import federate
 from services import mentions as mentioning
 from services.context import Services
 from services.generation import prompt_and_model
+from storage import home_feed
 from storage import mention_queries as mq
 from storage import posts as q
 from storage.ids import new_id
@@ -267,6 +268,7 @@ async def insert_post(
         if parent is not None:
             parent.replies_count += 1
             session.add(parent)
+    await home_feed.add_post(session, post)
     await federate.post_created(services, session, author, post)
     return post
 
@@ -384,6 +386,8 @@ async def _set_reaction(
             await session.delete(existing)
             setattr(post, counter, max(0, getattr(post, counter) - 1))
         session.add(post)
+        if on and existing is None and model is Boost:
+            await home_feed.add_boost(session, actor.id, post.id)
         if row is not None and on != (existing is not None):
             await federate.reaction_changed(services, session, actor, post, row, on=on)
         return post

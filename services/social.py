@@ -26,6 +26,7 @@ from services.context import Services
 from services.federate import enqueue, notify, unnotify
 from storage import accounts as accounts_q
 from storage import delivery_queries as dq
+from storage import home_feed
 from storage.federation_models import Block
 from storage.ids import new_id
 from storage.models import Actor, Follow
@@ -112,6 +113,8 @@ async def follow(services: Services, actor: Actor, target: Actor) -> Follow:
             if not other.manually_approves_followers:
                 row.state = "accepted"
             session.add(row)
+            if row.state == "accepted":
+                await home_feed.backfill(session, me.id, other.id)
             kind = "follow_request" if row.state == "pending" else "follow"
             await notify(services, session, other, kind, me)
             return row
@@ -150,6 +153,7 @@ async def _drop_follow(
         await _send_to(services, session, followee, follower, reject)
     if row.state == "pending":
         await unnotify(session, followee.id, "follow_request", follower.id, None)
+    await home_feed.remove_author(session, follower.id, followee.id)
     await session.delete(row)
 
 
@@ -175,6 +179,7 @@ async def approve_follow(services: Services, actor: Actor, follow_id: int) -> Fo
             raise NotFound("No such follow request.")
         row.state = "accepted"
         session.add(row)
+        await home_feed.backfill(session, follower.id, me.id)
         await unnotify(session, me.id, "follow_request", follower.id, None)
         await notify(services, session, me, "follow", follower)
         if follower.domain is not None:

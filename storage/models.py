@@ -201,6 +201,31 @@ class Follow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class HomeFeedEntry(SQLModel, table=True):
+    """One line of a local account's home timeline, written when the post or boost arrives.
+
+    Reading home by walking ``post`` and filtering on "followed or boosted by followed"
+    costs the whole table for someone whose follows are quiet; this feed is searched by
+    ``(owner_id, entry_id < ?)`` and stops after one page whatever anyone follows (what
+    Mastodon keeps in Redis, here as rows written in the same transaction as the post).
+    ``entry_id`` is the timeline id: the post's id, or the boost row's id for a boost (the
+    client API's order); the web page lists each post once at its own id (``post_id``).
+    ``via_id`` is who put it there (the author, or the booster), so an unfollow removes
+    exactly that account's lines. See ``storage.home_feed``.
+    """
+
+    __tablename__ = "home_feed_entry"
+    __table_args__ = (Index("ix_home_feed_entry_owner_post", "owner_id", "post_id"),)
+
+    owner_id: int = Field(
+        sa_column=Column(BigInteger, ForeignKey("actor.id", ondelete="CASCADE"), primary_key=True)
+    )
+    entry_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    post_id: int = Field(sa_column=_fk("post.id"))
+    boost_id: int | None = Field(default=None, sa_column=_fk("boost.id", nullable=True))
+    via_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
 class WebSession(SQLModel, table=True):
     """A signed-in browser. The cookie holds the token; only its hash is stored."""
 

@@ -199,17 +199,6 @@ async def test_request_paths_search_indexes_instead_of_scanning(
     assert not scans, "full table scans:\n" + "\n".join(scans)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Known: the home timeline walks post by primary key, newest first, and stops after "
-        "one page (about 150 rows when following 200 active accounts; the whole table for "
-        "someone whose follows never post). No index on post removes that: SQLite cannot "
-        "merge 200 (actor_id, id) ranges in order. The fix is a home feed table "
-        "(owner_id, post_id) filled at publish time and searched by (owner_id=? AND "
-        "post_id<?), which needs a migration (docs/performance.md)."
-    ),
-)
 async def test_home_timelines_search_instead_of_scanning(
     client: httpx.AsyncClient, services: Services, make_user: Callable[..., Any]
 ) -> None:

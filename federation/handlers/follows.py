@@ -24,6 +24,7 @@ from federation.addressing import personal_inbox
 from federation.handlers.base import DONE, IGNORED, InboxContext
 from federation.outbox import enqueue_activity
 from federation.parse import first, id_of
+from storage import home_feed
 from storage import inbox_queries as q
 from storage.ids import new_id
 from storage.models import Actor, Follow
@@ -138,6 +139,7 @@ async def on_accept(ctx: InboxContext) -> str:
         if follow.state != "accepted":
             follow.state = "accepted"
             session.add(follow)
+            await home_feed.backfill(session, follow.follower_id, follow.followee_id)
     return DONE
 
 
@@ -150,6 +152,7 @@ async def on_reject(ctx: InboxContext) -> str:
         follow = await _our_follow(session, ctx, followee)
         if follow is None:
             return IGNORED
+        await home_feed.remove_author(session, follow.follower_id, follow.followee_id)
         await session.delete(follow)
     return DONE
 

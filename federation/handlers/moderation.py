@@ -14,6 +14,7 @@ from typing import Any
 
 from federation.handlers.base import DONE, IGNORED, InboxContext
 from federation.parse import first, id_of, plain_text
+from storage import home_feed
 from storage import inbox_queries as q
 from storage.federation_models import Block, Report
 from storage.ids import new_id
@@ -39,6 +40,7 @@ async def on_block(ctx: InboxContext) -> str:
                 ap_id = None  # the id names another block already: keep the fact, not the id
             session.add(Block(id=new_id(), actor_id=blocker.id, target_id=target.id, ap_id=ap_id))
         await q.delete_follows_between(session, blocker.id, target.id)
+        await home_feed.remove_author(session, target.id, blocker.id)
     return DONE
 
 

@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from federation.handlers.base import InboxContext, actor_or_none, fetch_or_none
 from federation.parse import ParsedNote, parse_note, plain_text, same_origin, visibility_of
 from federation.remote_media import RemoteMediaBatch, blob_keys, release_blobs
+from storage import home_feed
 from storage import inbox_queries as q
 from storage.federation_models import Mention
 from storage.ids import new_id
@@ -160,6 +161,7 @@ async def store_note(ctx: InboxContext, note: ParsedNote, author: Actor) -> Post
                 row.post_id = post.id
                 session.add(row)
             await q.set_post_hashtags(session, post.id, note.hashtags)
+            await home_feed.add_post(session, post)
             await _notify_and_mention(session, ctx, post, note, parent)
             if parent is not None:
                 parent.replies_count += 1

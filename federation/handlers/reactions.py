@@ -16,6 +16,7 @@ from typing import Any
 from federation.handlers.base import DONE, IGNORED, InboxContext, actor_or_none
 from federation.handlers.note_store import note_is_self_consistent, store_note
 from federation.parse import first, id_of, parse_note, visibility_of
+from storage import home_feed
 from storage import inbox_queries as q
 from storage import posts as post_queries
 from storage.ids import new_id
@@ -47,6 +48,8 @@ async def _react(ctx: InboxContext, model: type[Like] | type[Boost], post_id: in
         if ap_id and await q.reaction_by_ap_id(session, model, ap_id) is not None:
             return IGNORED  # the id already names another reaction: a replay
         session.add(model(id=new_id(), actor_id=actor.id, post_id=post.id, ap_id=ap_id))
+        if model is Boost:
+            await home_feed.add_boost(session, actor.id, post.id)
         counter = _COUNTER[model]
         setattr(post, counter, getattr(post, counter) + 1)
         session.add(post)
