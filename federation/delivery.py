@@ -324,8 +324,9 @@ class DeliveryWorker:
                 after[host] = self._next_health(host, after[host], result.outcome.status, now)
             for host, health in after.items():
                 if health != before[host] or host not in rows_by_host:
-                    await dq.save_host(
+                    dq.put_host(
                         session,
+                        rows_by_host.get(host),
                         host,
                         consecutive_failures=health.consecutive_failures,
                         failing_since=health.failing_since,
@@ -359,6 +360,7 @@ class DeliveryWorker:
         and at once when this process queues an activity (:meth:`wake`). On stop, claiming
         ends and the requests in flight are finished and recorded.
         """
+        _ = self.transport  # built now (TLS context, CA bundle), not on the first delivery
         window = 2 * self.concurrency
         tasks: set[asyncio.Task[None]] = set()
         outstanding = 0

@@ -36,15 +36,14 @@ __all__ = [
     "finish_delivery",
     "follower_actors",
     "load_claimed",
-    "load_host",
     "load_hosts",
     "mentioned_actors",
     "parent_author",
     "postpone_unavailable",
+    "put_host",
     "received_payload",
     "release",
     "release_all_locks",
-    "save_host",
 ]
 
 
@@ -225,10 +224,6 @@ async def release_all_locks(session: AsyncSession) -> int:
     return int(result.rowcount or 0)
 
 
-async def load_host(session: AsyncSession, host: str) -> RemoteHost | None:
-    return await session.get(RemoteHost, host)
-
-
 async def load_hosts(session: AsyncSession, hosts: Iterable[str]) -> dict[str, RemoteHost]:
     """The ``remote_host`` rows of ``hosts`` that exist, by host, in one query."""
     names = sorted(set(hosts))
@@ -238,8 +233,9 @@ async def load_hosts(session: AsyncSession, hosts: Iterable[str]) -> dict[str, R
     return {row.host: row for row in result.all()}
 
 
-async def save_host(
+def put_host(
     session: AsyncSession,
+    row: RemoteHost | None,
     host: str,
     *,
     consecutive_failures: int,
@@ -247,7 +243,9 @@ async def save_host(
     unavailable_until: datetime | None,
     last_success_at: datetime | None,
 ) -> None:
-    row = await session.get(RemoteHost, host) or RemoteHost(host=host)
+    """Write a host's health onto its row as read by :func:`load_hosts` (``None``: the host
+    has no row yet), so a batch of results does not read each host again."""
+    row = row or RemoteHost(host=host)
     row.consecutive_failures = consecutive_failures
     row.failing_since = failing_since
     row.unavailable_until = unavailable_until
