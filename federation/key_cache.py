@@ -30,8 +30,9 @@ __all__ = ["RECHECK_AFTER", "KeyCache"]
 RECHECK_AFTER = timedelta(seconds=30)
 """How long a key's owner is used from memory before the database is asked again."""
 
-MAX_ENTRIES = 10_000
-"""Keys remembered at most (least recently used go first): bounds memory, not correctness."""
+MAX_ENTRIES = 1_000
+"""Keys remembered at most, least recently used dropped first: bounds memory (an entry holds
+an actor row), not correctness. Senders beyond it are looked up as before."""
 
 
 def _aware(moment: datetime) -> datetime:
