@@ -10,7 +10,8 @@ signatures with the author's public key.
 Ceilings, measured in the same run: RSA-2048 signs per second on one core (the delivery
 worker signs on the event loop, so one core is what it uses: the floor cost of one
 signature per request), and a bare POST loop to the same 1,000 inboxes with httpx (the
-client Tessera's transport wraps) and with aiohttp, at the worker's 16 in flight.
+client API of Tessera's transport, on httpx's own pool) and with aiohttp (the pool under
+that API), at the worker's default number of inboxes in flight.
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ from bench.server import free_port
 from bench.sink import host_address
 from storage.ids import new_id
 from storage.models import Actor, Follow
+from tessera.config import FederationConfig
 
 HOSTS = 1000
-CONCURRENCY = 16  # federation.delivery.DeliveryWorker's default
+CONCURRENCY = FederationConfig().delivery_concurrency  # the delivery worker's default
 
 
 def seed_followers(run: Run, author_id: int, sink_port: int, followers: int) -> None:
@@ -252,7 +254,7 @@ async def run_fanout(run: Run, section: Section) -> None:
             ceiling=round(count / sign, 2) if sign else None,
             ceiling_label="signing alone, 1 core",
             ratio=ratio(to_last, count / sign if sign else None),
-            note=f"includes the upload ({answered - published:.2f} s to the 303) and the worker's idle poll (up to 1 s)",
+            note=f"includes the upload ({answered - published:.2f} s to the 303); the worker is woken by the commit",
         )
     )
     section.add(
