@@ -22,19 +22,25 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
+import time
+import weakref
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from federation.handlers import actors, follows, moderation, notes, reactions
 from federation.handlers.base import DONE, IGNORED, InboxContext, InboxServices
 from federation.parse import NOTE_TYPES, first, id_of, parse_activity, type_of
 from storage import inbox_queries as q
-from storage.federation_models import InboxItem
 
 __all__ = [
     "LOCK_FOR",
     "MAX_ATTEMPTS",
+    "NeedsSingleRun",
+    "notify",
     "process_payload",
     "retry_delay",
     "run_forever",
@@ -158,61 +164,236 @@ async def process_payload(
 # --- the queue -------------------------------------------------------------------------------
 
 
-async def _finish(services: InboxServices, item_id: int, state: str) -> None:
-    async with services.db.transaction() as session:
-        item = await session.get(InboxItem, item_id)
-        if item is None:
-            return
-        item.state = state
-        item.processed_at = services.clock()
-        item.locked_until = None
-        session.add(item)
+class NeedsSingleRun(Exception):
+    """Raised inside a batch when an item wants something a batch does not give it: a
+    network request (which must not hold the batch's write transaction), or a
+    transaction of its own that failed. The item is then processed on its own, after
+    the batch commits, exactly as it would be without batches. Not a ``FetchError``:
+    handlers let it through."""
 
 
-async def _fail(services: InboxServices, item_id: int, error: BaseException) -> None:
-    now = services.clock()
-    async with services.db.transaction() as session:
-        item = await session.get(InboxItem, item_id)
-        if item is None:
-            return
-        item.attempts += 1
-        item.last_error = f"{type(error).__name__}: {error}"[:2000]
-        item.locked_until = None
-        if item.attempts >= MAX_ATTEMPTS:
-            item.state = "failed"
-            item.processed_at = now
-        else:
-            item.next_attempt_at = now + retry_delay(item.attempts)
-        session.add(item)
+class _Offline:
+    """The transport inside a batch: reaching for it defers the item to a single run
+    (before any other work for the request, such as the instance actor's signer)."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise NeedsSingleRun(f"transport.{name}")
 
 
-async def run_once(services: InboxServices, *, limit: int = 50) -> int:
-    """Claim up to ``limit`` due items and process each; returns how many were claimed."""
-    now = services.clock()
-    async with services.db.transaction() as session:
-        items = await q.claim_due_items(session, now=now, lock_until=now + LOCK_FOR, limit=limit)
-        claimed = [(item.id, item.payload, item.actor_ap_id) for item in items]
-    for item_id, payload, sender in claimed:
+class _BatchDatabase:
+    """The batch's one session where handlers expect a database: their reads and their
+    transactions use it, inside the item's SAVEPOINT. A handler that catches an error
+    from its transaction expects that transaction rolled back; here it would not be, so
+    any error leaving a transaction becomes ``NeedsSingleRun``, which no handler catches,
+    and the item's SAVEPOINT rolls back all it wrote."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        yield self._session
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
         try:
-            state = await process_payload(services, payload, sender=sender, item_id=item_id)
+            yield self._session
+            await self._session.flush()
+        except NeedsSingleRun:
+            raise
         except Exception as exc:
-            log.warning("inbox item %s failed: %s", item_id, exc, exc_info=True)
-            await _fail(services, item_id, exc)
-            continue
-        await _finish(services, item_id, state)
+            raise NeedsSingleRun(f"{type(exc).__name__}: {exc}") from exc
+
+    def __getattr__(self, name: str) -> Any:
+        raise NeedsSingleRun(f"db.{name}")
+
+
+class _BatchServices:
+    """The application's services as handlers see them inside a batch: the batch's
+    session for ``db``, no network; everything else (config, clock, blobs) unchanged."""
+
+    def __init__(self, services: InboxServices, session: AsyncSession) -> None:
+        self._services = services
+        self.db = _BatchDatabase(session)
+        self.transport = _Offline()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._services, name)
+
+
+SINGLE_ONLY = frozenset({"Update", "Delete"})
+"""Types never batched: they delete files after their commit (a post's images), which must
+not happen before the batch's commit is certain."""
+
+BATCH_SIZE = 100
+BATCH_BUDGET = 0.05
+"""Seconds a batch may spend processing before it commits: the batch holds SQLite's one
+write lock from its claim to its commit, and the inbox endpoint waits for that lock to
+store new deliveries."""
+
+SINGLE_CONCURRENCY = 8
+"""Items processed on their own (network fetches) at once; one sender's in order."""
+
+
+def _error_text(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:2000]
+
+
+async def _record_failure(
+    session: AsyncSession, item: q.ClaimedItem, error: BaseException, now: datetime
+) -> None:
+    attempts = item.attempts + 1
+    await q.record_failure(
+        session,
+        item.id,
+        attempts=attempts,
+        error=_error_text(error),
+        now=now,
+        retry_at=None if attempts >= MAX_ATTEMPTS else now + retry_delay(attempts),
+    )
+
+
+async def _run_single(services: InboxServices, item: q.ClaimedItem) -> None:
+    """One item with its own transactions, free to wait on the network."""
+    try:
+        state = await process_payload(
+            services, item.payload, sender=item.actor_ap_id, item_id=item.id
+        )
+    except Exception as exc:
+        log.warning("inbox item %s failed: %s", item.id, exc, exc_info=True)
+        async with services.db.transaction() as session:
+            await _record_failure(session, item, exc, services.clock())
+        return
+    async with services.db.transaction() as session:
+        await q.finish_items(session, [item.id], state=state, now=services.clock())
+
+
+async def _run_singles(services: InboxServices, items: list[q.ClaimedItem]) -> None:
+    """Deferred items: one sender's in claim order, different senders concurrently."""
+    by_sender: dict[str, list[q.ClaimedItem]] = defaultdict(list)
+    for item in items:
+        by_sender[item.actor_ap_id].append(item)
+    slots = asyncio.Semaphore(SINGLE_CONCURRENCY)
+
+    async def run(group: list[q.ClaimedItem]) -> None:
+        async with slots:
+            for item in group:
+                await _run_single(services, item)
+
+    await asyncio.gather(*(run(group) for group in by_sender.values()))
+
+
+class _Batches:
+    """The claimed items of one ``run_once`` going through batch transactions."""
+
+    def __init__(self, services: InboxServices) -> None:
+        self.services = services
+        self.deferred: list[q.ClaimedItem] = []
+        self.held_back: set[str] = set()  # senders with an item deferred: the rest wait too
+
+    async def run(self, session: AsyncSession, items: list[q.ClaimedItem]) -> list[q.ClaimedItem]:
+        """Process ``items`` inside ``session``'s transaction until ``BATCH_BUDGET`` runs
+        out (one item at least); returns those not reached.
+
+        The transaction must already have written (the claim, or renewing it): SQLite's
+        Python driver opens its transaction at the first write, and a SAVEPOINT issued
+        before that would itself be the transaction, committed by its RELEASE.
+        """
+        batch = _BatchServices(self.services, session)
+        outcomes: dict[str, list[int]] = defaultdict(list)
+        deadline = time.monotonic() + BATCH_BUDGET
+        rest: list[q.ClaimedItem] = []
+        for position, item in enumerate(items):
+            if position and time.monotonic() > deadline:
+                rest = items[position:]
+                break
+            if item.actor_ap_id in self.held_back or item.activity_type in SINGLE_ONLY:
+                self.held_back.add(item.actor_ap_id)
+                self.deferred.append(item)
+                continue
+            try:
+                async with session.begin_nested():
+                    state = await process_payload(
+                        batch, item.payload, sender=item.actor_ap_id, item_id=item.id
+                    )
+            except Exception as exc:
+                # Wants the network, or failed: the single run does it, or records the
+                # failure for a retry with backoff.
+                log.debug("inbox item %s leaves the batch: %s", item.id, exc)
+                self.held_back.add(item.actor_ap_id)
+                self.deferred.append(item)
+            else:
+                outcomes[state].append(item.id)
+            finally:
+                session.expunge_all()  # no ORM state carried from one item to the next
+        finished_at = self.services.clock()
+        for state, ids in outcomes.items():
+            await q.finish_items(session, ids, state=state, now=finished_at)
+        return rest
+
+
+async def run_once(services: InboxServices, *, limit: int = BATCH_SIZE) -> int:
+    """Claim up to ``limit`` due items and process them; returns how many were claimed.
+
+    Items that need nothing but the database are processed in batches: one transaction
+    and one commit per batch (the first also holds the claim), each item inside its own
+    SAVEPOINT, so an item that raises rolls back only its own rows. A batch commits when
+    ``BATCH_BUDGET`` runs out and the next one carries on. An item that wants the
+    network (an actor or object to fetch, an image), is of a ``SINGLE_ONLY`` type, or
+    raised in its batch, is processed on its own after the batches (where a failure is
+    recorded for a retry with backoff, as always), and so are the later items of the same
+    sender: one sender's activities take effect in the order they were stored (an Undo
+    after its Like).
+    """
+    batches = _Batches(services)
+    now = services.clock()
+    async with services.db.transaction() as session:
+        claimed = await q.claim_due_items(session, now=now, lock_until=now + LOCK_FOR, limit=limit)
+        claimed.sort(key=lambda item: item.id)
+        rest = await batches.run(session, claimed)
+    while rest:
+        async with services.db.transaction() as session:
+            now = services.clock()
+            await q.lock_items(session, [item.id for item in rest], now + LOCK_FOR)
+            rest = await batches.run(session, rest)
+    if batches.deferred:
+        await _run_singles(services, batches.deferred)
     return len(claimed)
 
 
+_wakers: weakref.WeakKeyDictionary[object, asyncio.Event] = weakref.WeakKeyDictionary()
+
+
+def notify(services: InboxServices) -> None:
+    """Wake the worker of ``services`` (if one runs in this process): call it after new
+    items were committed, so they are processed now instead of at the next poll."""
+    event = _wakers.get(services.db)
+    if event is not None:
+        event.set()
+
+
 async def run_forever(services: InboxServices, stop: asyncio.Event, *, idle: float = 1.0) -> None:
-    """Process the queue until ``stop`` is set, resting ``idle`` seconds whenever it is
-    empty. A pass that fails as a whole (the database briefly unavailable) is logged and
-    tried again after the rest; items themselves never escape ``run_once``."""
-    while not stop.is_set():
-        try:
-            claimed = await run_once(services)
-        except Exception:
-            log.exception("inbox processing pass failed")
-            claimed = 0
-        if claimed == 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=idle)
+    """Process the queue until ``stop`` is set, resting up to ``idle`` seconds whenever it
+    is empty (``notify`` ends the rest early). A pass that fails as a whole (the database
+    briefly unavailable) is logged and tried again after the rest; items themselves never
+    escape ``run_once``."""
+    wake = _wakers.setdefault(services.db, asyncio.Event())
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        while not stop.is_set():
+            wake.clear()
+            try:
+                claimed = await run_once(services)
+            except Exception:
+                log.exception("inbox processing pass failed")
+                claimed = 0
+            if claimed == 0 and not wake.is_set():
+                waking = asyncio.ensure_future(wake.wait())
+                await asyncio.wait(
+                    {stopping, waking}, timeout=idle, return_when=asyncio.FIRST_COMPLETED
+                )
+                waking.cancel()
+    finally:
+        stopping.cancel()
+        if _wakers.get(services.db) is wake:
+            del _wakers[services.db]

@@ -9,12 +9,14 @@ select takes ``FOR UPDATE SKIP LOCKED`` so several workers never claim the same 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, exists, literal, or_
 from sqlalchemy import delete as sa_delete
+from sqlalchemy import insert as sa_insert
 from sqlalchemy import update as sa_update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -31,17 +33,36 @@ from storage.models import (
     MediaAttachment,
     Post,
     PostHashtag,
+    utcnow,
 )
 
 # --- the queue ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ClaimedItem:
+    """What processing needs of a claimed row (plain values: no ORM object to go stale)."""
+
+    id: int
+    actor_ap_id: str
+    payload: str
+    attempts: int
+    activity_type: str  # as the endpoint stored it; processing reads the payload's own
+
+
 async def claim_due_items(
     session: AsyncSession, *, now: datetime, lock_until: datetime, limit: int
-) -> list[InboxItem]:
-    """Pending items whose time has come and which nobody holds; locked until ``lock_until``."""
+) -> list[ClaimedItem]:
+    """Pending items whose time has come and which nobody holds, oldest first, locked
+    until ``lock_until`` (one select, one update)."""
     result = await session.exec(
-        select(InboxItem)
+        select(
+            col(InboxItem.id),
+            col(InboxItem.actor_ap_id),
+            col(InboxItem.payload),
+            col(InboxItem.attempts),
+            col(InboxItem.activity_type),
+        )
         .where(
             col(InboxItem.state) == "pending",
             col(InboxItem.next_attempt_at) <= now,
@@ -51,12 +72,59 @@ async def claim_due_items(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    items = list(result.all())
-    for item in items:
-        item.locked_until = lock_until
-        session.add(item)
-    await session.flush()
+    items = [ClaimedItem(*row) for row in result.all()]
+    await lock_items(session, [item.id for item in items], lock_until)
     return items
+
+
+async def finish_items(
+    session: AsyncSession, item_ids: Sequence[int], *, state: str, now: datetime
+) -> None:
+    """Mark processed items ``state`` (``done`` / ``ignored``) in one statement."""
+    if not item_ids:
+        return
+    await session.exec(  # type: ignore[call-overload]
+        sa_update(InboxItem)
+        .where(col(InboxItem.id).in_(list(item_ids)))
+        .values(state=state, processed_at=now, locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def record_failure(
+    session: AsyncSession,
+    item_id: int,
+    *,
+    attempts: int,
+    error: str,
+    now: datetime,
+    retry_at: datetime | None,
+) -> None:
+    """Store a failed attempt: ``attempts`` is the new count; without ``retry_at`` the item
+    has used its attempts and is ``failed`` for good."""
+    values: dict[str, Any] = {"attempts": attempts, "last_error": error, "locked_until": None}
+    if retry_at is None:
+        values.update(state="failed", processed_at=now)
+    else:
+        values.update(next_attempt_at=retry_at)
+    await session.exec(  # type: ignore[call-overload]
+        sa_update(InboxItem)
+        .where(col(InboxItem.id) == item_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def lock_items(session: AsyncSession, item_ids: Sequence[int], lock_until: datetime) -> None:
+    """Set (or renew) the claim on ``item_ids`` until ``lock_until``."""
+    if not item_ids:
+        return
+    await session.exec(  # type: ignore[call-overload]
+        sa_update(InboxItem)
+        .where(col(InboxItem.id).in_(list(item_ids)))
+        .values(locked_until=lock_until)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def release_all_item_locks(session: AsyncSession) -> int:
@@ -198,9 +266,13 @@ async def media_of(session: AsyncSession, post_id: int) -> list[MediaAttachment]
     return list(result.all())
 
 
-async def set_post_hashtags(session: AsyncSession, post_id: int, names: Sequence[str]) -> None:
-    """Replace a post's hashtags (names without '#'; lower-cased for lookup)."""
-    await session.exec(sa_delete(PostHashtag).where(col(PostHashtag.post_id) == post_id))  # type: ignore[call-overload]
+async def set_post_hashtags(
+    session: AsyncSession, post_id: int, names: Sequence[str], *, fresh: bool = False
+) -> None:
+    """Replace a post's hashtags (names without '#'; lower-cased for lookup); a ``fresh``
+    post (inserted in this transaction) has none to remove."""
+    if not fresh:
+        await session.exec(sa_delete(PostHashtag).where(col(PostHashtag.post_id) == post_id))  # type: ignore[call-overload]
     done: set[str] = set()
     for name in names:
         key = name.lower()
@@ -284,6 +356,20 @@ async def reaction_between(
     return result.first()
 
 
+async def reactions_like(
+    session: AsyncSession,
+    model: type[Like] | type[Boost],
+    actor_id: int,
+    post_id: int,
+    ap_id: str | None,
+) -> list[Like | Boost]:
+    """In one query, the rows a new reaction would repeat: ``actor_id``'s on ``post_id``,
+    and any other that already carries the id ``ap_id``."""
+    same = and_(col(model.actor_id) == actor_id, col(model.post_id) == post_id)
+    where = or_(same, col(model.ap_id) == ap_id) if ap_id else same
+    return list((await session.exec(select(model).where(where).limit(2))).all())
+
+
 async def reactions_of(
     session: AsyncSession, model: type[Like] | type[Boost], actor_id: int
 ) -> list[Like | Boost]:
@@ -334,30 +420,33 @@ async def ensure_notification(
     post_id: int | None = None,
     created_at: datetime | None = None,
 ) -> bool:
-    """Add a notification unless the same one exists (processing may run twice)."""
-    stmt = select(Notification.id).where(
-        Notification.recipient_id == recipient_id,
-        Notification.kind == kind,
-        Notification.from_actor_id == from_actor_id,
-    )
-    stmt = stmt.where(
+    """Add a notification unless the same one exists (processing may run twice).
+
+    One ``INSERT ... SELECT ... WHERE NOT EXISTS`` rather than a lookup and an insert:
+    every Like and reply to a local post comes through here.
+    """
+    same = [
+        col(Notification.recipient_id) == recipient_id,
+        col(Notification.kind) == kind,
+        col(Notification.from_actor_id) == from_actor_id,
         col(Notification.post_id).is_(None)
         if post_id is None
-        else col(Notification.post_id) == post_id
+        else col(Notification.post_id) == post_id,
+    ]
+    values = {
+        "id": new_id(),
+        "recipient_id": recipient_id,
+        "kind": kind,
+        "from_actor_id": from_actor_id,
+        "post_id": post_id,
+        "read": False,
+        "created_at": created_at or utcnow(),
+    }
+    row = select(*(literal(v, type_=Notification.__table__.c[k].type) for k, v in values.items()))
+    result = await session.exec(  # type: ignore[call-overload]
+        sa_insert(Notification).from_select(list(values), row.where(~exists().where(*same)))
     )
-    if (await session.exec(stmt.limit(1))).first() is not None:
-        return False
-    note = Notification(
-        id=new_id(),
-        recipient_id=recipient_id,
-        kind=kind,
-        from_actor_id=from_actor_id,
-        post_id=post_id,
-    )
-    if created_at is not None:
-        note.created_at = created_at
-    session.add(note)
-    return True
+    return bool(result.rowcount)
 
 
 async def delete_notifications(

@@ -120,10 +120,11 @@ async def store_note(ctx: InboxContext, note: ParsedNote, author: Actor) -> Post
     Idempotent: a note already stored (a duplicate Create, a race with another path that
     stored it) is returned as it is.
     """
-    async with ctx.services.db.session() as session:
-        existing = await q.post_by_ap_id(session, note.id)
-    if existing is not None:
-        return existing
+    if note.attachments:  # worth a look before fetching images; the insert checks again
+        async with ctx.services.db.session() as session:
+            existing = await q.post_by_ap_id(session, note.id)
+        if existing is not None:
+            return existing
     batch = RemoteMediaBatch(ctx.services)
     media = await batch.fetch_all(
         note.attachments, actor_id=author.id, limit=ctx.services.config.media.max_attachments
@@ -160,7 +161,7 @@ async def store_note(ctx: InboxContext, note: ParsedNote, author: Actor) -> Post
             for row in media:
                 row.post_id = post.id
                 session.add(row)
-            await q.set_post_hashtags(session, post.id, note.hashtags)
+            await q.set_post_hashtags(session, post.id, note.hashtags, fresh=True)
             await home_feed.add_post(session, post)
             await _notify_and_mention(session, ctx, post, note, parent)
             if parent is not None:

@@ -42,10 +42,11 @@ async def _react(ctx: InboxContext, model: type[Like] | type[Boost], post_id: in
             return IGNORED
         if await q.block_between(session, post.actor_id, actor.id) is not None:
             return IGNORED  # the author blocks them: no like, boost or notification
-        if await q.reaction_between(session, model, actor.id, post.id) is not None:
-            return DONE
         ap_id = ctx.activity.id
-        if ap_id and await q.reaction_by_ap_id(session, model, ap_id) is not None:
+        existing = await q.reactions_like(session, model, actor.id, post.id, ap_id)
+        if any(row.actor_id == actor.id and row.post_id == post.id for row in existing):
+            return DONE
+        if existing:
             return IGNORED  # the id already names another reaction: a replay
         session.add(model(id=new_id(), actor_id=actor.id, post_id=post.id, ap_id=ap_id))
         if model is Boost:
