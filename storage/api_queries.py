@@ -33,6 +33,9 @@ from storage.oauth_models import Bookmark
 from storage.posts import _visible_to, unindexed
 
 MAX_LIMIT = 40
+# The booster of a boost, a second ``actor`` in one statement. Made once: the first use of
+# a fresh alias's columns builds its column lookup, a tenth of a home page's Python time.
+BOOSTER = aliased(Actor)
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,7 @@ async def _posts(session: AsyncSession, page: Page, *conditions: Any) -> list[En
 
 
 async def _boosts(session: AsyncSession, page: Page, *conditions: Any) -> list[Entry]:
-    booster = aliased(Actor)
+    booster = BOOSTER
     stmt = (
         select(Boost, booster, Post, Actor)
         .join(booster, col(booster.id) == col(Boost.actor_id))
@@ -132,7 +135,7 @@ async def home(session: AsyncSession, viewer_id: int, page: Page) -> list[Entry]
     an index search that stops after one page, whoever the viewer follows. Visibility and
     blocks are still checked on the rows found, as they were when home walked ``post``.
     """
-    feed, booster = HomeFeedEntry, aliased(Actor)
+    feed, booster = HomeFeedEntry, BOOSTER
     is_post = col(feed.boost_id).is_(None)
     stmt = (
         select(col(feed.entry_id), Post, Actor, Boost, booster)
@@ -342,7 +345,7 @@ async def descendants(session: AsyncSession, post: Post, *, limit: int = 60) -> 
 
 
 async def boost_entry(session: AsyncSession, boost_id: int) -> Entry | None:
-    booster = aliased(Actor)
+    booster = BOOSTER
     result = await session.exec(
         select(Boost, booster, Post, Actor)
         .join(booster, col(booster.id) == col(Boost.actor_id))

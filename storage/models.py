@@ -81,6 +81,8 @@ class Post(SQLModel, table=True):
     __table_args__ = (
         Index("ix_post_actor_id_id", "actor_id", "id"),
         Index("ix_post_visibility_local_id", "visibility", "local", "id"),
+        # An account's post count and newest post, from the index alone (client API).
+        Index("ix_post_actor_created", "actor_id", "created_at"),
     )
 
     id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
@@ -191,6 +193,7 @@ class Follow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("follower_id", "followee_id", name="uq_follow_pair"),
         Index("ix_follow_followee_state", "followee_id", "state"),
+        Index("ix_follow_follower_state", "follower_id", "state"),
     )
 
     id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))

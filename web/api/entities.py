@@ -36,10 +36,9 @@ def iso(moment: datetime | None) -> str | None:
     """``2019-11-23T07:49:02.064Z``: UTC, milliseconds, ``Z``."""
     if moment is None:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    if moment.tzinfo is not None:  # stored times are naive UTC; others are converted
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="milliseconds") + "Z"  # a page formats ~100 of these
 
 
 def _midnight(moment: datetime) -> datetime:
