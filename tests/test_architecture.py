@@ -2,7 +2,7 @@
 
 web → services → federation → storage / media → tessera (config, errors). Nothing
 imports web; only web imports Starlette; only storage imports SQLAlchemy/SQLModel/Alembic;
-only media imports Pillow; only the federation transport imports httpx.
+only media imports Pillow; only the federation transport imports an HTTP client (httpx, and aiohttp under it).
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ RESTRICTED = {
     "PIL": {"media"},
     "blurhash": {"media"},
     "httpx": {"federation"},
+    "httpx_aiohttp": {"federation"},
+    "aiohttp": {"federation"},
     "uvicorn": {"tessera"},
 }
 # Sessions are passed through services to storage's named queries; services and web may
@@ -73,10 +75,11 @@ def test_layering(package: str, path: Path) -> None:
             assert (package, top) in EXTRA, f"{path.relative_to(ROOT)} imports {name}"
 
 
-def test_only_the_transport_imports_httpx() -> None:
+def test_only_the_transport_imports_http_clients() -> None:
+    clients = {"httpx", "httpx_aiohttp", "aiohttp"}
     users = [
         path.relative_to(ROOT).as_posix()
         for _pkg, path in all_sources()
-        if any(n.split(".")[0] == "httpx" for n in imports_of(path))
+        if any(n.split(".")[0] in clients for n in imports_of(path))
     ]
     assert all(u.startswith("federation/transport") for u in users), users
