@@ -38,8 +38,8 @@ feed, as Mastodon merges a followed account's recent statuses; older ones are on
 account's profile."""
 
 REBUILD_LIMIT = 800
-"""Lines per account when a whole feed is built from existing rows (the migration that
-introduced feeds, benchmark seeding): the newest page-worth of history, not all of it."""
+"""Lines per account when a whole feed is built from existing rows (benchmark seeding, as
+migration 0005 did): the newest stretch of history, not all of it."""
 
 FOLLOWER_VISIBILITIES = ("public", "unlisted", "followers")
 BOOSTABLE = ("public", "unlisted")
@@ -77,7 +77,7 @@ def _audience(actor_id: int, *, followers: bool) -> Any:
 
 
 async def add_post(session: AsyncSession, post: Post) -> None:
-    """Lines for a new post (local or remote), or again after its visibility changed."""
+    """Lines for a new post, local or remote (stored in this transaction)."""
     await session.flush()
     owners = _audience(post.actor_id, followers=post.visibility in FOLLOWER_VISIBILITIES)
     rows = select(owners.c[0], literal(post.id), literal(post.id), null(), literal(post.actor_id))
@@ -107,11 +107,13 @@ async def add_boost(session: AsyncSession, booster_id: int, post_id: int) -> Non
     await session.exec(_insert(rows))  # type: ignore[call-overload]
 
 
-def _recent_of(owner: Any, author_id: Any, *, visibilities: tuple[str, ...], limit: int) -> Any:
-    """The author's newest posts and boosts as lines of ``owner``'s feed."""
+def _recent_of(owner_id: int, author_id: int, limit: int) -> tuple[Any, Any]:
+    """The author's newest posts (those followers may see) and boosts, as lines of
+    ``owner_id``'s feed."""
+    owner = literal(owner_id)
     posts = (
         select(owner, col(Post.id), col(Post.id), null(), col(Post.actor_id))
-        .where(col(Post.actor_id) == author_id, _visibility().in_(visibilities))
+        .where(col(Post.actor_id) == author_id, _visibility().in_(FOLLOWER_VISIBILITIES))
         .order_by(col(Post.id).desc())
         .limit(limit)
     )
@@ -133,9 +135,7 @@ async def backfill(
     if (await session.exec(_local(owner_id))).first() is None:
         return
     await session.flush()
-    for part in _recent_of(
-        literal(owner_id), author_id, visibilities=FOLLOWER_VISIBILITIES, limit=limit
-    ):
+    for part in _recent_of(owner_id, author_id, limit):
         await session.exec(_insert(part))  # type: ignore[call-overload]
 
 
