@@ -10,6 +10,10 @@ whether its own row was new, and only hears so after the commit: an inbox that a
 
 No delay is added to wait for company: a lone delivery is written at once, and batches form
 by themselves under load (what arrives during one commit makes the next batch).
+
+Other writers of the same database in this process should give way to waiting deliveries
+(:meth:`InboxWriter.wait_idle` before each of their transactions): SQLite's lock is not
+fair, and a sender waiting seconds for its 202 retries, which costs more than it saves.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ __all__ = ["InboxWriter"]
 MAX_BATCH = 256
 """Rows per transaction at most: bounds a commit's time (and its statement's parameters)."""
 
+MAX_YIELD = 1.0
+"""Seconds another writer gives way to waiting deliveries at most (see ``wait_idle``)."""
+
 _Waiting = tuple[NewInboxItem, "asyncio.Future[bool]"]
 
 
@@ -38,6 +45,8 @@ class InboxWriter:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
+        self._busy = 0  # rows waiting or being written
+        self._idle: asyncio.Event | None = None
 
     async def insert(self, item: NewInboxItem) -> bool:
         """Store ``item`` with whatever else is waiting; False when its id was stored before.
@@ -49,11 +58,43 @@ class InboxWriter:
         future: asyncio.Future[bool] = loop.create_future()
         self._pending.append((item, future))
         self._wake(loop)
-        return await future
+        self._busy += 1
+        if self._idle is not None:
+            self._idle.clear()
+        try:
+            return await future
+        finally:
+            self._busy -= 1
+            if self._busy == 0 and self._idle is not None:
+                self._idle.set()
+
+    @property
+    def waiting(self) -> int:
+        """Deliveries waiting for their row to be committed."""
+        return self._busy
+
+    async def wait_idle(self, timeout: float | None = MAX_YIELD) -> None:
+        """Return once no delivery is waiting to be stored (or after ``timeout`` seconds).
+
+        Why: SQLite has one write lock, and a writer that finds it taken polls for it
+        (sleeping up to 100 ms between tries) while the holder may take it again at once.
+        Next to a worker committing batch after batch, the inbox's writer waited seconds.
+        Bulk writers of this process (inbox processing) call this before each transaction,
+        so a delivery waits for one of their transactions at most; the timeout keeps them
+        moving under a flood that never lets the inbox go idle.
+        """
+        if self._busy == 0:
+            return
+        if self._idle is None:
+            self._idle = asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
 
     def _wake(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._task is None or self._task.done() or self._loop is not loop:
-            self._loop, self._closing = loop, False
+        if self._loop is not loop:  # events belong to the loop that made them
+            self._loop, self._task, self._idle = loop, None, None
+        if self._task is None or self._task.done():
+            self._closing = False
             self._wakeup = asyncio.Event()
             self._task = loop.create_task(self._run(), name="inbox-writer")
         assert self._wakeup is not None

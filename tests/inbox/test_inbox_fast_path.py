@@ -135,3 +135,33 @@ async def test_stored_rows_survive_closing_the_services(
         assert [i.activity_type for i in await inbox_items(reopened)] == ["Like"]
     finally:
         await reopened.close()
+
+
+async def test_wait_idle_returns_once_waiting_deliveries_are_committed(
+    client: httpx.AsyncClient, services: Services, peer: FakePeer
+) -> None:
+    """What another writer (inbox processing) waits for before its own transaction."""
+    url = f"{services.config.base_url}/inbox"
+
+    async def receive_once(activity: dict[str, object]) -> inbox_receive.InboxOutcome:
+        body = json.dumps(activity).encode()
+        headers = peer.signed_headers(url, body, name="bob")
+        return await inbox_receive.receive(
+            services, method="POST", target="/inbox", headers=headers, body=body
+        )
+
+    await services.inbox_writer.wait_idle()  # nothing waiting: returns at once
+    assert (await receive_once(peer.activity("bob", "Like", NOTE))).stored
+    tasks = [
+        asyncio.create_task(receive_once(peer.activity("bob", "Like", NOTE, suffix=str(n))))
+        for n in range(2, 8)
+    ]
+    for _ in range(100):  # each task verifies (key in memory), then waits for the writer
+        if services.inbox_writer.waiting == len(tasks):
+            break
+        await asyncio.sleep(0)
+    assert services.inbox_writer.waiting == len(tasks)
+    await services.inbox_writer.wait_idle(timeout=None)
+    assert services.inbox_writer.waiting == 0
+    assert await inbox_count(services) == 7
+    assert all(outcome.stored for outcome in await asyncio.gather(*tasks))
