@@ -22,6 +22,17 @@ from tests.inbox.peer import FakePeer
 NOTE = "http://gallery.test/users/alice/statuses/1"
 
 
+async def receive_signed(
+    services: Services, peer: FakePeer, activity: dict[str, object]
+) -> inbox_receive.InboxOutcome:
+    """One delivery signed by bob, straight to the inbox's decision (outcome visible)."""
+    body = json.dumps(activity).encode()
+    headers = peer.signed_headers(f"{services.config.base_url}/inbox", body, name="bob")
+    return await inbox_receive.receive(
+        services, method="POST", target="/inbox", headers=headers, body=body
+    )
+
+
 async def test_concurrent_deliveries_are_each_stored_once(
     client: httpx.AsyncClient, services: Services, peer: FakePeer
 ) -> None:
@@ -40,19 +51,14 @@ async def test_each_caller_learns_whether_its_row_was_new(
     client: httpx.AsyncClient, services: Services, peer: FakePeer
 ) -> None:
     """Copies of one activity arriving together: exactly one of them stores it."""
-    url = f"{services.config.base_url}/inbox"
-
-    async def receive_once(activity: dict[str, object]) -> inbox_receive.InboxOutcome:
-        body = json.dumps(activity).encode()
-        headers = peer.signed_headers(url, body, name="bob")
-        return await inbox_receive.receive(
-            services, method="POST", target="/inbox", headers=headers, body=body
-        )
-
     first = peer.activity("bob", "Like", NOTE)
-    assert (await receive_once(first)).stored  # bob's key is fetched once, then remembered
+    assert (
+        await receive_signed(services, peer, first)
+    ).stored  # bob's key is fetched once, then remembered
     raced = peer.activity("bob", "Like", NOTE, suffix="2")
-    copies = await asyncio.gather(*(receive_once(a) for a in [raced] * 8 + [first] * 2))
+    copies = await asyncio.gather(
+        *(receive_signed(services, peer, a) for a in [raced] * 8 + [first] * 2)
+    )
     assert [c.status for c in copies] == [202] * 10
     assert sorted(c.stored for c in copies[:8]) == [False] * 7 + [True]
     assert {c.note for c in copies if not c.stored} == {"duplicate"}
@@ -123,12 +129,7 @@ async def test_stored_rows_survive_closing_the_services(
     config: Config, services: Services, peer: FakePeer
 ) -> None:
     """Closing waits for the writer: an accepted delivery is on disk afterwards."""
-    body = json.dumps(peer.activity("bob", "Like", NOTE)).encode()
-    headers = peer.signed_headers(f"{services.config.base_url}/inbox", body, name="bob")
-    outcome = await inbox_receive.receive(
-        services, method="POST", target="/inbox", headers=headers, body=body
-    )
-    assert outcome.stored
+    assert (await receive_signed(services, peer, peer.activity("bob", "Like", NOTE))).stored
     await services.close()
     reopened = Services.from_config(config)
     try:
@@ -141,19 +142,12 @@ async def test_wait_idle_returns_once_waiting_deliveries_are_committed(
     client: httpx.AsyncClient, services: Services, peer: FakePeer
 ) -> None:
     """What another writer (inbox processing) waits for before its own transaction."""
-    url = f"{services.config.base_url}/inbox"
-
-    async def receive_once(activity: dict[str, object]) -> inbox_receive.InboxOutcome:
-        body = json.dumps(activity).encode()
-        headers = peer.signed_headers(url, body, name="bob")
-        return await inbox_receive.receive(
-            services, method="POST", target="/inbox", headers=headers, body=body
-        )
-
     await services.inbox_writer.wait_idle()  # nothing waiting: returns at once
-    assert (await receive_once(peer.activity("bob", "Like", NOTE))).stored
+    assert (await receive_signed(services, peer, peer.activity("bob", "Like", NOTE))).stored
     tasks = [
-        asyncio.create_task(receive_once(peer.activity("bob", "Like", NOTE, suffix=str(n))))
+        asyncio.create_task(
+            receive_signed(services, peer, peer.activity("bob", "Like", NOTE, suffix=str(n)))
+        )
         for n in range(2, 8)
     ]
     for _ in range(100):  # each task verifies (key in memory), then waits for the writer
