@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 import weakref
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -165,27 +164,27 @@ async def process_payload(
 
 
 class NeedsSingleRun(Exception):
-    """Raised inside a batch when an item wants something a batch does not give it: a
-    network request (which must not hold the batch's write transaction), or a
-    transaction of its own that failed. The item is then processed on its own, after
-    the batch commits, exactly as it would be without batches. Not a ``FetchError``:
+    """Raised while an item is processed in one transaction when it wants something that
+    does not give it: a network request (which must not hold a write transaction), or a
+    transaction of its own that failed. The item is then processed on its own, with its
+    own transactions, exactly as it would be without the shortcut. Not a ``FetchError``:
     handlers let it through."""
 
 
 class _Offline:
-    """The transport inside a batch: reaching for it defers the item to a single run
-    (before any other work for the request, such as the instance actor's signer)."""
+    """The transport inside an item's transaction: reaching for it sends the item to a
+    single run (before any other work for the request, such as the instance signer)."""
 
     def __getattr__(self, name: str) -> Any:
         raise NeedsSingleRun(f"transport.{name}")
 
 
-class _BatchDatabase:
-    """The batch's one session where handlers expect a database: their reads and their
-    transactions use it, inside the item's SAVEPOINT. A handler that catches an error
-    from its transaction expects that transaction rolled back; here it would not be, so
-    any error leaving a transaction becomes ``NeedsSingleRun``, which no handler catches,
-    and the item's SAVEPOINT rolls back all it wrote."""
+class _UnitDatabase:
+    """The item's one session where handlers expect a database: their reads and their
+    transactions use it, and the item's transaction commits them all. A handler that
+    catches an error from its transaction expects that transaction rolled back; here it
+    would not be, so any error leaving one becomes ``NeedsSingleRun``, which no handler
+    catches, and the whole item rolls back."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -208,13 +207,13 @@ class _BatchDatabase:
         raise NeedsSingleRun(f"db.{name}")
 
 
-class _BatchServices:
-    """The application's services as handlers see them inside a batch: the batch's
+class _UnitServices:
+    """The application's services as handlers see them in an item's transaction: its
     session for ``db``, no network; everything else (config, clock, blobs) unchanged."""
 
     def __init__(self, services: InboxServices, session: AsyncSession) -> None:
         self._services = services
-        self.db = _BatchDatabase(session)
+        self.db = _UnitDatabase(session)
         self.transport = _Offline()
 
     def __getattr__(self, name: str) -> Any:
@@ -222,14 +221,11 @@ class _BatchServices:
 
 
 SINGLE_ONLY = frozenset({"Update", "Delete"})
-"""Types never batched: they delete files after their commit (a post's images), which must
-not happen before the batch's commit is certain."""
+"""Types always run on their own: they delete files after their commit (a post's
+images), which must not happen before the item's own commit is certain."""
 
-BATCH_SIZE = 100
-BATCH_BUDGET = 0.05
-"""Seconds a batch may spend processing before it commits: the batch holds SQLite's one
-write lock from its claim to its commit, and the inbox endpoint waits for that lock to
-store new deliveries."""
+CLAIM_SIZE = 100
+"""Items claimed at once (one select, one update)."""
 
 SINGLE_CONCURRENCY = 8
 """Items processed on their own (network fetches) at once; one sender's in order."""
@@ -283,81 +279,54 @@ async def _run_singles(services: InboxServices, items: list[q.ClaimedItem]) -> N
     await asyncio.gather(*(run(group) for group in by_sender.values()))
 
 
-class _Batches:
-    """The claimed items of one ``run_once`` going through batch transactions."""
-
-    def __init__(self, services: InboxServices) -> None:
-        self.services = services
-        self.deferred: list[q.ClaimedItem] = []
-        self.held_back: set[str] = set()  # senders with an item deferred: the rest wait too
-
-    async def run(self, session: AsyncSession, items: list[q.ClaimedItem]) -> list[q.ClaimedItem]:
-        """Process ``items`` inside ``session``'s transaction until ``BATCH_BUDGET`` runs
-        out (one item at least); returns those not reached.
-
-        The transaction must already have written (the claim, or renewing it): SQLite's
-        Python driver opens its transaction at the first write, and a SAVEPOINT issued
-        before that would itself be the transaction, committed by its RELEASE.
-        """
-        batch = _BatchServices(self.services, session)
-        outcomes: dict[str, list[int]] = defaultdict(list)
-        deadline = time.monotonic() + BATCH_BUDGET
-        rest: list[q.ClaimedItem] = []
-        for position, item in enumerate(items):
-            if position and time.monotonic() > deadline:
-                rest = items[position:]
-                break
-            if item.actor_ap_id in self.held_back or item.activity_type in SINGLE_ONLY:
-                self.held_back.add(item.actor_ap_id)
-                self.deferred.append(item)
-                continue
-            try:
-                async with session.begin_nested():
-                    state = await process_payload(
-                        batch, item.payload, sender=item.actor_ap_id, item_id=item.id
-                    )
-            except Exception as exc:
-                # Wants the network, or failed: the single run does it, or records the
-                # failure for a retry with backoff.
-                log.debug("inbox item %s leaves the batch: %s", item.id, exc)
-                self.held_back.add(item.actor_ap_id)
-                self.deferred.append(item)
-            else:
-                outcomes[state].append(item.id)
-            finally:
-                session.expunge_all()  # no ORM state carried from one item to the next
-        finished_at = self.services.clock()
-        for state, ids in outcomes.items():
-            await q.finish_items(session, ids, state=state, now=finished_at)
-        return rest
+async def _run_unit(services: InboxServices, item: q.ClaimedItem) -> bool:
+    """Process ``item`` in one transaction with its outcome (one session, one commit);
+    False, with nothing written, when it must run on its own instead."""
+    try:
+        async with services.db.transaction() as session:
+            state = await process_payload(
+                _UnitServices(services, session),
+                item.payload,
+                sender=item.actor_ap_id,
+                item_id=item.id,
+            )
+            await q.finish_items(session, [item.id], state=state, now=services.clock())
+    except Exception as exc:
+        # Wants the network, or failed: the single run does it, or records the failure
+        # for a retry with backoff.
+        log.debug("inbox item %s runs on its own: %s", item.id, exc)
+        return False
+    return True
 
 
-async def run_once(services: InboxServices, *, limit: int = BATCH_SIZE) -> int:
+async def run_once(services: InboxServices, *, limit: int = CLAIM_SIZE) -> int:
     """Claim up to ``limit`` due items and process them; returns how many were claimed.
 
-    Items that need nothing but the database are processed in batches: one transaction
-    and one commit per batch (the first also holds the claim), each item inside its own
-    SAVEPOINT, so an item that raises rolls back only its own rows. A batch commits when
-    ``BATCH_BUDGET`` runs out and the next one carries on. An item that wants the
-    network (an actor or object to fetch, an image), is of a ``SINGLE_ONLY`` type, or
-    raised in its batch, is processed on its own after the batches (where a failure is
-    recorded for a retry with backoff, as always), and so are the later items of the same
-    sender: one sender's activities take effect in the order they were stored (an Undo
-    after its Like).
+    Each item that needs nothing but the database is processed in one transaction, its
+    outcome included: one session and one commit per item, and SQLite's write lock held
+    only from its first write to that commit (the inbox endpoint waits for the same lock).
+    An item that wants the network (an actor or object to fetch, an image), is of a
+    ``SINGLE_ONLY`` type, or raised, is processed again on its own after the others, as
+    it always was (a failure is recorded for a retry with backoff), and so are the later
+    items of the same sender: one sender's activities take effect in the order they were
+    stored (an Undo after its Like).
     """
-    batches = _Batches(services)
     now = services.clock()
     async with services.db.transaction() as session:
         claimed = await q.claim_due_items(session, now=now, lock_until=now + LOCK_FOR, limit=limit)
-        claimed.sort(key=lambda item: item.id)
-        rest = await batches.run(session, claimed)
-    while rest:
-        async with services.db.transaction() as session:
-            now = services.clock()
-            await q.lock_items(session, [item.id for item in rest], now + LOCK_FOR)
-            rest = await batches.run(session, rest)
-    if batches.deferred:
-        await _run_singles(services, batches.deferred)
+    claimed.sort(key=lambda item: item.id)
+    deferred: list[q.ClaimedItem] = []
+    held_back: set[str] = set()  # senders with an item deferred: their later ones wait too
+    for item in claimed:
+        if (
+            item.actor_ap_id in held_back
+            or item.activity_type in SINGLE_ONLY
+            or not await _run_unit(services, item)
+        ):
+            held_back.add(item.actor_ap_id)
+            deferred.append(item)
+    if deferred:
+        await _run_singles(services, deferred)
     return len(claimed)
 
 

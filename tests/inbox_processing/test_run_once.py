@@ -1,6 +1,7 @@
 """Several stored activities processed by one ``run_once``: the ones that need only the
-database share a transaction (a SAVEPOINT each), the ones that need the network run on
-their own afterwards, and every item still ends as if it had been processed alone."""
+database each go through one transaction (with their outcome), the ones that need the
+network run on their own afterwards, a sender's later items behind them, and every item
+still ends as if it had been processed alone, in the order it was stored."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ async def known(services: Services, peer: Peer, *names: str) -> list[str]:
     return urls
 
 
-async def test_likes_duplicates_and_an_undo_in_one_batch(
+async def test_likes_duplicates_and_an_undo_in_one_run(
     services: Services, peer: Peer, make_user: Callable[..., Any]
 ) -> None:
     alice = await make_user("alice")
@@ -54,7 +55,7 @@ async def test_likes_duplicates_and_an_undo_in_one_batch(
         await deliver(services, undo_like(carol, post.ap_id, 1)),  # after its Like
     ]
     assert await run_once(services) == 4
-    assert peer.requests == []  # all from the cache: the batch needed no network
+    assert peer.requests == []  # all from the cache: nothing needed the network
     for item_id in ids:
         found = await item(services, item_id)
         assert (found.state, found.attempts, found.last_error) == ("done", 0, None)
@@ -66,7 +67,7 @@ async def test_likes_duplicates_and_an_undo_in_one_batch(
     assert (note.kind, note.recipient_id, note.post_id) == ("favourite", alice.id, post.id)
 
 
-async def test_an_item_failing_in_a_batch_loses_nothing_else(
+async def test_an_item_failing_in_a_run_loses_nothing_else(
     services: Services, peer: Peer, make_user: Callable[..., Any]
 ) -> None:
     alice = await make_user("alice")
@@ -102,7 +103,7 @@ async def test_an_item_failing_in_a_batch_loses_nothing_else(
 async def test_an_undo_waits_for_its_like_that_needed_the_network(
     services: Services, peer: Peer, make_user: Callable[..., Any]
 ) -> None:
-    """The Like's sender is not cached yet, so the Like leaves the batch; the Undo behind
+    """The Like's sender is not cached yet, so the Like runs on its own; the Undo behind
     it must not be processed before it (it would find nothing to undo)."""
     alice = await make_user("alice")
     post = await image_post(services, alice)
