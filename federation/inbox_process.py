@@ -341,11 +341,12 @@ def notify(services: InboxServices) -> None:
         event.set()
 
 
-async def run_forever(services: InboxServices, stop: asyncio.Event, *, idle: float = 1.0) -> None:
+async def run_forever(services: InboxServices, stop: asyncio.Event, *, idle: float = 0.25) -> None:
     """Process the queue until ``stop`` is set, resting up to ``idle`` seconds whenever it
-    is empty (``notify`` ends the rest early). A pass that fails as a whole (the database
-    briefly unavailable) is logged and tried again after the rest; items themselves never
-    escape ``run_once``."""
+    is empty (``notify`` ends the rest early; an empty poll is one indexed select, so a
+    short rest costs little and new deliveries wait at most that long). A pass that fails
+    as a whole (the database briefly unavailable) is logged and tried again after the
+    rest; items themselves never escape ``run_once``."""
     wake = _wakers.setdefault(services.db, asyncio.Event())
     stopping = asyncio.ensure_future(stop.wait())
     try:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from federation.inbox_process import MAX_ATTEMPTS, retry_delay, run_forever, run_once
+from federation.inbox_process import MAX_ATTEMPTS, notify, retry_delay, run_forever, run_once
 from services.context import Services
 from storage.federation_models import InboxItem
 from storage.models import Like
@@ -150,3 +150,23 @@ async def test_run_forever_processes_until_stopped(
     await asyncio.wait_for(worker, timeout=10)
     assert (await item(services, item_id)).state == "done"
     assert len(await rows(services, Like)) == 1
+
+
+async def test_notify_wakes_a_resting_worker(
+    services: Services, peer: Peer, make_user: Callable[..., Any]
+) -> None:
+    alice = await make_user("alice")
+    post = await image_post(services, alice)
+    bob = peer.add_actor("bob")
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_forever(services, stop, idle=3600))
+    await asyncio.sleep(0.1)  # it finds the queue empty and rests
+    item_id = await deliver(services, adapt("mastodon-like.json", {ADMIN: bob, LIKED: post.ap_id}))
+    notify(services)
+    for _ in range(200):
+        if (await item(services, item_id)).state != "pending":
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(worker, timeout=10)
+    assert (await item(services, item_id)).state == "done"
