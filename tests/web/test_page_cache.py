@@ -166,3 +166,33 @@ async def test_zero_seconds_turns_the_cache_off(
     await post_behind_the_apps_back(services, "#harbour", "A harbour at noon")
     for path in PAGES:
         assert "A harbour at noon" in (await anon.get(path, headers=HTML)).text
+
+
+async def test_the_cache_holds_at_most_its_byte_budget() -> None:
+    """Pages past the budget push out the least recently used ones: memory stays bounded
+    however many distinct URLs are read. The inner app is a stand-in page server that
+    counts how often it is asked (the cache is what is under test)."""
+    from web.page_cache import PageCache
+
+    calls: dict[str, int] = {}
+
+    async def pages(scope: Any, receive: Any, send: Any) -> None:
+        calls[scope["path"]] = calls.get(scope["path"], 0) + 1
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/html; charset=utf-8")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"x" * 1000})
+
+    cache = PageCache(pages, ttl_seconds=60, session_cookie="tessera_session", max_bytes=3000)
+    transport = httpx.ASGITransport(app=cache)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        for path in ("/@a", "/@b", "/@c", "/@a", "/@d", "/@b"):
+            assert (await client.get(path, headers=HTML)).status_code == 200
+    # /@a was read again before /@d arrived, so /@b (least recently used) went instead;
+    # three pages of 1,000 bytes fit the budget, never four.
+    assert calls == {"/@a": 1, "/@b": 2, "/@c": 1, "/@d": 1}
+    assert sum(len(e.body) for e in cache._entries.values()) <= 3000
