@@ -145,6 +145,13 @@ class _Result:
     done: asyncio.Future[None]
 
 
+def _warm_transport() -> None:
+    """Import the connection pool and build its TLS context (thread-safe, cached)."""
+    from federation.transport_pool import tls_context
+
+    tls_context()
+
+
 class DeliveryWorker:
     def __init__(
         self,
@@ -360,7 +367,11 @@ class DeliveryWorker:
         and at once when this process queues an activity (:meth:`wake`). On stop, claiming
         ends and the requests in flight are finished and recorded.
         """
-        _ = self.transport  # built now (TLS context, CA bundle), not on the first delivery
+        # Ready now, not on the first delivery: importing aiohttp and loading the CA bundle
+        # (a tenth of a second or more) happen in a thread, so the server answers its first
+        # requests meanwhile; the transport itself is then built here, on the loop.
+        await asyncio.to_thread(_warm_transport)
+        _ = self.transport
         window = 2 * self.concurrency
         tasks: set[asyncio.Task[None]] = set()
         outstanding = 0

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from federation.handlers.base import InboxServices
 from federation.parse import ParsedAttachment
 from federation.transport import FetchError
-from media.pipeline import MediaLimits, ProcessedImage, process_image
+from media.models import MediaLimits, ProcessedImage
 from storage import posts as post_queries
 from storage.blobs import blob_key
 from storage.ids import new_id
@@ -54,6 +54,8 @@ class RemoteMediaBatch:
         return key
 
     async def _process(self, data: bytes) -> ProcessedImage:
+        from media.pipeline import process_image  # Pillow's plugins load with the first image
+
         limits = MediaLimits(
             max_bytes=self.services.config.media.max_upload_bytes,
             max_pixels=self.services.config.media.max_pixels,

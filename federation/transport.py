@@ -47,7 +47,6 @@ from federation.transport_errors import (
     ResponseTooLarge,
 )
 from federation.transport_guard import (
-    GuardedHTTPTransport,
     check_answer,
     check_url,
     media_type,
@@ -176,6 +175,8 @@ class Transport:
         self._total = total_timeout
         self._max_redirects = max_redirects
         self._clock = clock or (lambda: datetime.now(UTC))
+        from federation.transport_pool import GuardedHTTPTransport  # aiohttp: on first use
+
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30)
         self._client = httpx.AsyncClient(
             transport=GuardedHTTPTransport(allow_private=allow_private_addresses, limits=limits),

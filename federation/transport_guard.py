@@ -9,14 +9,15 @@ made to an http(s) URL whose host resolves to globally routable addresses - *all
 DNS rebinding: checking a name and then letting the HTTP library resolve it again opens a
 window in which a hostile DNS server answers "public" to the check and "127.0.0.1" to the
 connect. So the check happens where the socket is opened: the connection pool (aiohttp's,
-behind httpx's client API through ``httpx-aiohttp``) asks :class:`GuardedResolver` for the
+behind httpx's client API through ``httpx-aiohttp``, in :mod:`federation.transport_pool`)
+asks its guarded resolver for the
 addresses of a host name; it resolves the name once, refuses it if any address is not
 public, and hands back only the vetted IP literals, which the pool then connects to. TLS
 still verifies the certificate against the host *name* (aiohttp passes the URL's host as
 ``server_hostname``, whatever address it connected to). Every connection goes through it
 - the first request, every redirect hop (each hop opens its own connection unless one to
 the same, already vetted origin is kept alive). aiohttp never asks a resolver about an IP
-literal, so :class:`GuardedHTTPTransport` runs :func:`check_url` on every request it sends,
+literal, so the pool's transport runs :func:`check_url` on every request it sends,
 which judges literals; legacy numeric forms (``127.1``, ``2130706433``) are refused by
 aiohttp itself before any connection.
 
@@ -34,14 +35,9 @@ import asyncio
 import ipaddress
 import re
 import socket
-import ssl
 from urllib.parse import urljoin, urlsplit
 
-import aiohttp
-import certifi
 import httpx
-from aiohttp.abc import AbstractResolver, ResolveResult
-from httpx_aiohttp import AiohttpTransport
 
 from federation.transport_errors import (
     AddressRefused,
@@ -53,8 +49,6 @@ from federation.transport_errors import (
 )
 
 __all__ = [
-    "GuardedHTTPTransport",
-    "GuardedResolver",
     "IPAddress",
     "check_address",
     "check_answer",
@@ -139,7 +133,7 @@ def check_url(url: str, *, allow_private: bool) -> None:
     Only http(s) URLs with a host and without credentials (httpx would turn them into an
     Authorization header). A literal IP host is checked here already, so an obviously
     private target costs nothing; host names are checked at connect time by
-    :class:`GuardedResolver`.
+    the pool's guarded resolver (:mod:`federation.transport_pool`).
     """
     try:
         parts = urlsplit(url)
@@ -215,79 +209,6 @@ async def resolve_checked(host: str, port: int, *, allow_private: bool) -> list[
             if reason:
                 raise AddressRefused.for_url(url, f"{host} resolves to {reason}")
     return addresses
-
-
-class GuardedResolver(AbstractResolver):
-    """An aiohttp resolver that hands the connector only addresses :func:`resolve_checked`
-    vetted, so the connection goes to exactly the IP that was checked."""
-
-    def __init__(self, *, allow_private: bool) -> None:
-        self._allow_private = allow_private
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        addresses = await resolve_checked(host, port, allow_private=self._allow_private)
-        return [
-            ResolveResult(
-                hostname=host,
-                host=address,
-                port=port,
-                family=socket.AF_INET6 if ":" in address else socket.AF_INET,
-                proto=0,
-                flags=socket.AI_NUMERICHOST,
-            )
-            for address in addresses
-        ]
-
-    async def close(self) -> None:
-        return None
-
-
-class GuardedHTTPTransport(AiohttpTransport):
-    """httpx's client API over aiohttp's connection pool (``httpx-aiohttp``).
-
-    Every request's URL passes :func:`check_url` here, at the transport, and every host
-    name is resolved by :class:`GuardedResolver` when a connection is opened (aiohttp
-    does not ask a resolver for IP literals, which ``check_url`` has judged). HTTP/1.1,
-    no proxies or ``.netrc`` from the environment, no redirects (the caller follows them
-    by hand), no decompression, no DNS cache of our own beyond one connection attempt.
-    aiohttp's connection errors are reported as the httpx errors they are: a refused
-    connect as ``ConnectError``, a peer hanging up as ``ReadError``, and a host aiohttp
-    will not connect to (legacy numeric IPv4 forms such as ``127.1``) as ``InvalidURL``.
-    """
-
-    def __init__(self, *, allow_private: bool, limits: httpx.Limits) -> None:
-        context = ssl.create_default_context(cafile=certifi.where())
-        self._allow_private = allow_private
-
-        def session() -> aiohttp.ClientSession:
-            connector = aiohttp.TCPConnector(
-                resolver=GuardedResolver(allow_private=allow_private),
-                use_dns_cache=False,
-                ssl=context,
-                limit=limits.max_connections or 0,
-                keepalive_timeout=limits.keepalive_expiry or 15,
-            )
-            return aiohttp.ClientSession(connector=connector, trust_env=False)
-
-        super().__init__(verify=context, trust_env=False, limits=limits, client=session)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        check_url(str(request.url), allow_private=self._allow_private)
-        try:
-            return await super().handle_async_request(request)
-        except httpx.TransportError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, aiohttp.InvalidURL):  # e.g. 2130706433, 127.1: never opened
-                raise httpx.InvalidURL(str(cause)) from cause
-            if isinstance(cause, aiohttp.ClientConnectorError):
-                raise httpx.ConnectError(str(cause)) from cause
-            if isinstance(cause, aiohttp.ServerTimeoutError | asyncio.TimeoutError):
-                raise
-            if isinstance(cause, aiohttp.ClientError):
-                raise httpx.ReadError(str(cause)) from cause
-            raise
 
 
 # -- what we accept back ----------------------------------------------------------------

@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from federation.content import extract_hashtags
-from media.pipeline import MediaLimits, ProcessedImage, process_image
+from media.models import MediaLimits, ProcessedImage
 from services import federate
 from services import mentions as mentioning
 from services.context import Services
@@ -89,6 +89,8 @@ def _check_alts(services: Services, texts: Iterable[str]) -> None:
 
 async def process_upload(services: Services, upload: Upload, index: int) -> ProcessedImage:
     """Run the pure pipeline in a worker thread, bounded by the media slots."""
+    from media.pipeline import process_image  # Pillow's plugins load with the first image
+
     limits = MediaLimits(
         max_bytes=services.config.media.max_upload_bytes,
         max_pixels=services.config.media.max_pixels,
