@@ -283,6 +283,7 @@ async def _run_unit(services: InboxServices, item: q.ClaimedItem) -> bool:
     """Process ``item`` in one transaction with its outcome (one session, one commit);
     False, with nothing written, when it must run on its own instead."""
     try:
+        await services.inbox_writer.wait_idle()
         async with services.db.transaction() as session:
             state = await process_payload(
                 _UnitServices(services, session),
@@ -304,13 +305,17 @@ async def run_once(services: InboxServices, *, limit: int = CLAIM_SIZE) -> int:
 
     Each item that needs nothing but the database is processed in one transaction, its
     outcome included: one session and one commit per item, and SQLite's write lock held
-    only from its first write to that commit (the inbox endpoint waits for the same lock).
+    only from its first write to that commit. Before each of these transactions the
+    worker gives way to deliveries the inbox endpoint is waiting to store
+    (``InboxWriter.wait_idle``): a writer waiting for SQLite's lock polls for it, and a
+    worker that takes the lock again right after each commit would starve it.
     An item that wants the network (an actor or object to fetch, an image), is of a
     ``SINGLE_ONLY`` type, or raised, is processed again on its own after the others, as
     it always was (a failure is recorded for a retry with backoff), and so are the later
     items of the same sender: one sender's activities take effect in the order they were
     stored (an Undo after its Like).
     """
+    await services.inbox_writer.wait_idle()
     now = services.clock()
     async with services.db.transaction() as session:
         claimed = await q.claim_due_items(session, now=now, lock_until=now + LOCK_FOR, limit=limit)

@@ -30,6 +30,7 @@ from federation.transport import (
     ResponseTooLarge,
 )
 from storage.blobs import LocalBlobStore
+from storage.inbox_writer import InboxWriter
 from storage.models import Actor
 from tessera.errors import NotFound
 
@@ -52,6 +53,7 @@ class InboxServices(FetchContext, Protocol):
 
     blobs: LocalBlobStore
     media_slots: asyncio.Semaphore
+    inbox_writer: InboxWriter
 
 
 def is_permanent(exc: FetchError) -> bool:
