@@ -338,10 +338,11 @@ async def run_once(services: InboxServices, *, limit: int = CLAIM_SIZE) -> int:
 _wakers: weakref.WeakKeyDictionary[object, asyncio.Event] = weakref.WeakKeyDictionary()
 
 
-def notify(services: InboxServices) -> None:
-    """Wake the worker of ``services`` (if one runs in this process): call it after new
-    items were committed, so they are processed now instead of at the next poll."""
-    event = _wakers.get(services.db)
+def notify(db: object) -> None:
+    """Wake the worker that processes the queue of ``db`` (the application's
+    ``services.db``), if one runs in this process: call it after new items were committed,
+    so they are processed now instead of at the next poll."""
+    event = _wakers.get(db)
     if event is not None:
         event.set()
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from federation import inbox_process
 from federation.fetch import GONE_STATUSES, FetchContext, get_actor_by_key_id
 from federation.key_cache import KeyCache
 from federation.remote_actors import host_of, id_of
@@ -252,6 +253,8 @@ async def _store(ctx: ReceiveContext, activity: IncomingActivity, key_id: str) -
         received_at=ctx.clock(),
     )
     stored = await ctx.inbox_writer.insert(item)
+    if stored:  # committed: a worker resting in this process takes it now
+        inbox_process.notify(ctx.db)
     return InboxOutcome(status=202, stored=stored, note="" if stored else "duplicate")
 
 

@@ -159,3 +159,27 @@ async def test_wait_idle_returns_once_waiting_deliveries_are_committed(
     assert services.inbox_writer.waiting == 0
     assert await inbox_count(services) == 7
     assert all(outcome.stored for outcome in await asyncio.gather(*tasks))
+
+
+async def test_a_stored_delivery_wakes_the_resting_worker(
+    client: httpx.AsyncClient, services: Services, peer: FakePeer
+) -> None:
+    """The worker rests an hour between empty polls here; the delivery's commit ends the
+    rest (a duplicate stores nothing and wakes nobody)."""
+    from federation.inbox_process import run_forever
+
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_forever(services, stop, idle=3600))
+    try:
+        await asyncio.sleep(0.1)  # it finds the queue empty and rests
+        like = peer.activity("bob", "Like", NOTE)
+        assert (await peer.deliver(client, "/inbox", like)).status_code == 202
+        for _ in range(200):
+            if {i.state for i in await inbox_items(services)} != {"pending"}:
+                break
+            await asyncio.sleep(0.05)
+        # the liked note is not ours, so the worker ignores it: what matters is it ran
+        assert [i.state for i in await inbox_items(services)] == ["ignored"]
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, timeout=10)

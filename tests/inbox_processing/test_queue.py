@@ -162,7 +162,7 @@ async def test_notify_wakes_a_resting_worker(
     worker = asyncio.create_task(run_forever(services, stop, idle=3600))
     await asyncio.sleep(0.1)  # it finds the queue empty and rests
     item_id = await deliver(services, adapt("mastodon-like.json", {ADMIN: bob, LIKED: post.ap_id}))
-    notify(services)
+    notify(services.db)
     for _ in range(200):
         if (await item(services, item_id)).state != "pending":
             break
