@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, not_, or_
+from sqlalchemy import and_, exists, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -30,7 +30,7 @@ from storage.models import (
     PostHashtag,
 )
 from storage.oauth_models import Bookmark
-from storage.posts import _visible_to, unindexed
+from storage.posts import _not_blocked, _visible_to, unindexed
 
 MAX_LIMIT = 40
 # The booster of a boost, a second ``actor`` in one statement. Made once: the first use of
@@ -82,19 +82,6 @@ def _merge(a: list[Entry], b: list[Entry], page: Page) -> list[Entry]:
     if page.min_id is not None:
         return merged[-page.limit :] if len(merged) > page.limit else merged
     return merged[: page.limit]
-
-
-def _not_blocked(viewer_id: int | None, author_col: Any) -> Any:
-    if viewer_id is None:
-        return True
-    return not_(
-        exists().where(
-            or_(
-                and_(col(Block.actor_id) == viewer_id, col(Block.target_id) == author_col),
-                and_(col(Block.actor_id) == author_col, col(Block.target_id) == viewer_id),
-            )
-        )
-    )
 
 
 def _has_media() -> Any:

@@ -17,15 +17,17 @@ Who gets a line:
 
 Who may see a line is still checked when reading (visibility, blocks), so a post turned
 followers-only, or a follow that ended without its lines, never shows a post to someone
-it is not meant for. Every statement is ``INSERT OR IGNORE``: writing a line twice (a
-repeated delivery, an edit fanning out again) changes nothing.
+it is not meant for. Every statement ignores lines already there (``INSERT OR IGNORE`` on
+SQLite, ``ON CONFLICT DO NOTHING`` on PostgreSQL): writing a line twice (a repeated
+delivery, an edit fanning out again) changes nothing.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Insert, delete, insert, literal, null, union_all
+from sqlalchemy import BigInteger, Insert, delete, insert, literal, null, union_all
+from sqlalchemy.dialects import postgresql
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -52,10 +54,23 @@ def _visibility() -> Any:
     return unindexed(col(Post.visibility))
 
 
-def _insert(rows: Any) -> Insert:
-    """``INSERT OR IGNORE`` of (owner, entry, post, boost, via) rows from a select."""
+def _insert(rows: Any, dialect: str = "sqlite") -> Insert:
+    """(owner, entry, post, boost, via) rows from a select, skipping lines already there."""
     table = HomeFeedEntry.__table__  # type: ignore[attr-defined]
+    if dialect == "postgresql":
+        return postgresql.insert(table).from_select(list(COLUMNS), rows).on_conflict_do_nothing()
     return insert(table).from_select(list(COLUMNS), rows).prefix_with("OR IGNORE")
+
+
+def _dialect(session: AsyncSession) -> str:
+    bind = session.bind
+    return bind.dialect.name if bind is not None else "sqlite"
+
+
+def _id(value: int) -> Any:
+    """An id as a 64-bit SQL literal: untyped, PostgreSQL would take it for a 32-bit
+    integer, and our time-ordered ids do not fit one."""
+    return literal(value, BigInteger)
 
 
 def _local(actor_id: Any) -> Any:
@@ -80,8 +95,8 @@ async def add_post(session: AsyncSession, post: Post) -> None:
     """Lines for a new post, local or remote (stored in this transaction)."""
     await session.flush()
     owners = _audience(post.actor_id, followers=post.visibility in FOLLOWER_VISIBILITIES)
-    rows = select(owners.c[0], literal(post.id), literal(post.id), null(), literal(post.actor_id))
-    await session.exec(_insert(rows))  # type: ignore[call-overload]
+    rows = select(owners.c[0], _id(post.id), _id(post.id), null(), _id(post.actor_id))
+    await session.exec(_insert(rows, _dialect(session)))  # type: ignore[call-overload]
 
 
 async def add_boost(session: AsyncSession, booster_id: int, post_id: int) -> None:
@@ -101,16 +116,14 @@ async def add_boost(session: AsyncSession, booster_id: int, post_id: int) -> Non
     if found is None:
         return
     owners = _audience(booster_id, followers=True)
-    rows = select(
-        owners.c[0], literal(found), literal(post_id), literal(found), literal(booster_id)
-    )
-    await session.exec(_insert(rows))  # type: ignore[call-overload]
+    rows = select(owners.c[0], _id(found), _id(post_id), _id(found), _id(booster_id))
+    await session.exec(_insert(rows, _dialect(session)))  # type: ignore[call-overload]
 
 
 def _recent_of(owner_id: int, author_id: int, limit: int) -> tuple[Any, Any]:
     """The author's newest posts (those followers may see) and boosts, as lines of
     ``owner_id``'s feed."""
-    owner = literal(owner_id)
+    owner = _id(owner_id)
     posts = (
         select(owner, col(Post.id), col(Post.id), null(), col(Post.actor_id))
         .where(col(Post.actor_id) == author_id, _visibility().in_(FOLLOWER_VISIBILITIES))
@@ -136,7 +149,7 @@ async def backfill(
         return
     await session.flush()
     for part in _recent_of(owner_id, author_id, limit):
-        await session.exec(_insert(part))  # type: ignore[call-overload]
+        await session.exec(_insert(part, _dialect(session)))  # type: ignore[call-overload]
 
 
 async def remove_author(session: AsyncSession, owner_id: int, author_id: int) -> None:
@@ -164,7 +177,7 @@ def rebuild_statement(owner_id: int, limit: int = REBUILD_LIMIT) -> Insert:
     followed = select(Follow.followee_id).where(
         col(Follow.follower_id) == owner_id, col(Follow.state) == "accepted"
     )
-    owner, author = literal(owner_id), unindexed(col(Post.actor_id))
+    owner, author = _id(owner_id), unindexed(col(Post.actor_id))
     posts = (
         select(owner, col(Post.id), col(Post.id), null(), col(Post.actor_id))
         .where(

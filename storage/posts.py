@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import and_, exists, func, or_
+from sqlalchemy import and_, exists, func, not_, or_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import col, select
@@ -242,6 +242,7 @@ async def home(
             col(feed.owner_id) == viewer_id,
             or_(col(feed.boost_id).is_(None), col(feed.via_id) != viewer_id),
             _visible_to(viewer_id),
+            _not_blocked(viewer_id, col(Post.actor_id)),
         )
         .group_by(col(feed.post_id))
     )
@@ -351,6 +352,20 @@ async def media_rows_for(
     for media in result.all():
         grouped[media.post_id].append(media)  # type: ignore[arg-type]
     return grouped
+
+
+def _not_blocked(viewer_id: int | None, author_col: Any) -> Any:
+    """Neither the viewer nor the author has blocked the other."""
+    if viewer_id is None:
+        return True
+    return not_(
+        exists().where(
+            or_(
+                and_(col(Block.actor_id) == viewer_id, col(Block.target_id) == author_col),
+                and_(col(Block.actor_id) == author_col, col(Block.target_id) == viewer_id),
+            )
+        )
+    )
 
 
 def _not_blocked_by(blocker_ids: Sequence[int]):  # type: ignore[no-untyped-def]

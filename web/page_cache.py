@@ -34,6 +34,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from federation.negotiation import wants_activity_json
@@ -45,6 +46,9 @@ a popular profile within the TTL) are what a cache is for; a larger budget mostl
 pages nobody asks for twice within a few seconds, and would show up as resident memory
 the benchmark's growth target (<= 10% over idle) counts."""
 MAX_BODY = 512 * 1024  # larger answers are not worth a slot
+MAX_KEY = 512
+"""Longer paths and query strings are not cached: real ones (a name, a tag, a cursor) are
+short, and random long ones would only fill the cache with pages nobody asks for again."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,13 @@ class _Entry:
     status: int
     headers: tuple[tuple[bytes, bytes], ...]
     body: bytes
+
+
+def _cost(key: tuple[str, bytes], entry: _Entry) -> int:
+    """What an entry holds, as counted against the budget: body, headers and key."""
+    return (
+        len(entry.body) + sum(len(n) + len(v) for n, v in entry.headers) + len(key[0]) + len(key[1])
+    )
 
 
 def _is_public_page(path: str) -> bool:
@@ -79,7 +90,7 @@ class PageCache:
         self.max_bytes = max_bytes
         self._bytes = 0
         self.clock = clock
-        self._session_marker = f"{session_cookie}=".encode()
+        self._session_cookie = session_cookie
         self._entries: OrderedDict[tuple[str, bytes], _Entry] = OrderedDict()
         self.generation = 0
 
@@ -90,14 +101,21 @@ class PageCache:
         self._bytes = 0
 
     def _anonymous_html(self, scope: Scope) -> bool:
+        """No session cookie, no credentials, and HTML wanted. The cookie is read with the
+        parser the app signs readers in with: a substring test would miss a header such as
+        ``tessera_session =TOKEN``, which that parser accepts, and would then store one
+        reader's signed-in page for everybody."""
         accept = None
+        cookies: list[str] = []
         for name, value in scope["headers"]:
-            if name == b"cookie" and self._session_marker in value:
-                return False
             if name == b"authorization":
                 return False
-            if name == b"accept":
+            if name == b"cookie":
+                cookies.append(value.decode("latin-1"))
+            elif name == b"accept":
                 accept = value.decode("latin-1")
+        if cookies and self._session_cookie in cookie_parser("; ".join(cookies)):
+            return False
         return not wants_activity_json(accept)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -115,6 +133,9 @@ class PageCache:
             await self.app(scope, receive, send)
             return
         key = (scope["path"], scope.get("query_string", b""))
+        if len(key[0]) + len(key[1]) > MAX_KEY:
+            await self.app(scope, receive, send)
+            return
         entry = self._entries.get(key)
         now = self.clock()
         if entry is not None:
@@ -129,7 +150,7 @@ class PageCache:
                 )
                 await send({"type": "http.response.body", "body": entry.body})
                 return
-            self._bytes -= len(self._entries.pop(key).body)
+            self._bytes -= _cost(key, self._entries.pop(key))
         await self._fill(scope, receive, send, key, now)
 
     async def _write(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -180,9 +201,10 @@ class PageCache:
             return
         old = self._entries.pop(key, None)
         if old is not None:
-            self._bytes -= len(old.body)
-        self._entries[key] = _Entry(now + self.ttl, status, headers, body)
-        self._bytes += len(body)
+            self._bytes -= _cost(key, old)
+        entry = _Entry(now + self.ttl, status, headers, body)
+        self._entries[key] = entry
+        self._bytes += _cost(key, entry)
         while self._bytes > self.max_bytes and self._entries:
-            _key, evicted = self._entries.popitem(last=False)
-            self._bytes -= len(evicted.body)
+            evicted_key, evicted = self._entries.popitem(last=False)
+            self._bytes -= _cost(evicted_key, evicted)

@@ -144,6 +144,22 @@ async def test_block_empties_the_feed_of_that_account(
     assert await feed_rows(services, owner_id=alice.id) == []
 
 
+async def test_a_boost_does_not_bring_back_a_blocked_account(
+    client: httpx.AsyncClient, services: Services, alice: Actor, make_user: Any, home_ids: Home
+) -> None:
+    """alice blocked carol; bob, whom alice follows, boosts carol: the line is in alice's
+    feed (it came through bob), but neither home timeline shows it."""
+    bob = await make_user("bob", "bob password")
+    carol = await make_user("carol", "carol password")
+    await social.follow(services, alice, bob)
+    await social.block(services, alice, carol)
+    post = await publish(services, carol, "from a blocked account")
+    await set_boost(services, bob, post.id, True)
+    assert [r.post_id for r in await feed_rows(services, owner_id=alice.id)] == [post.id]
+    assert await home_ids("alice") == []
+    assert f"/@carol/{post.id}" not in (await client.get("/home")).text
+
+
 async def test_remote_post_delivered_to_the_inbox_reaches_local_followers(
     client: httpx.AsyncClient,
     services: Services,

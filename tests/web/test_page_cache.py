@@ -21,6 +21,7 @@ from tests.conftest import csrf_from, sign_in
 from tests.imagegen import png_bytes
 from tests.web.helpers import publish
 from web.app import create_app
+from web.context import SESSION_COOKIE
 
 PAGES = ("/", "/@alice", "/tags/harbour")
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -122,6 +123,22 @@ async def test_signed_in_pages_are_never_stored_nor_served_from_the_cache(
     assert "Sign out" in mine_again.text
 
 
+async def test_an_oddly_written_session_cookie_still_counts_as_signed_in(
+    browsers: tuple[httpx.AsyncClient, httpx.AsyncClient], services: Services
+) -> None:
+    """The app's cookie parser accepts ``name =value``; the cache must read it the same
+    way, or it would store this signed-in page and hand it to every anonymous reader."""
+    anon, alice = browsers
+    session = alice.cookies.get(SESSION_COOKIE)
+    assert session
+    odd = {**HTML, "Cookie": f"{SESSION_COOKIE} ={session}; tessera_csrf=x"}
+    signed_in = await anon.get("/", headers=odd)
+    assert "Sign out" in signed_in.text  # the app took it as alice's session
+    for _ in range(2):
+        page = await anon.get("/", headers=HTML)
+        assert "Sign out" not in page.text and "csrf_token" not in page.text
+
+
 async def test_anonymous_pages_set_no_cookie_and_carry_no_token(
     browsers: tuple[httpx.AsyncClient, httpx.AsyncClient], services: Services
 ) -> None:
@@ -187,12 +204,13 @@ async def test_the_cache_holds_at_most_its_byte_budget() -> None:
         )
         await send({"type": "http.response.body", "body": b"x" * 1000})
 
-    cache = PageCache(pages, ttl_seconds=60, session_cookie="tessera_session", max_bytes=3000)
+    cache = PageCache(pages, ttl_seconds=60, session_cookie="tessera_session", max_bytes=3200)
     transport = httpx.ASGITransport(app=cache)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         for path in ("/@a", "/@b", "/@c", "/@a", "/@d", "/@b"):
             assert (await client.get(path, headers=HTML)).status_code == 200
     # /@a was read again before /@d arrived, so /@b (least recently used) went instead;
-    # three pages of 1,000 bytes fit the budget, never four.
+    # three pages of 1,000 bytes (and their headers and keys) fit the budget, never four.
     assert calls == {"/@a": 1, "/@b": 2, "/@c": 1, "/@d": 1}
-    assert sum(len(e.body) for e in cache._entries.values()) <= 3000
+    assert len(cache._entries) == 3
+    assert sum(len(e.body) for e in cache._entries.values()) <= 3200

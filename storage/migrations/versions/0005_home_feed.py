@@ -23,29 +23,37 @@ depends_on = None
 
 BACKFILL_PER_ACCOUNT = 800
 
-# (``+p.visibility``: a filter, not a way in; the planner would read every public post.)
 # One account's newest lines: own posts (any visibility), followed accounts' posts that
 # followers may see, and boosts (own and followed accounts') of public or unlisted posts.
+# On SQLite, ``+p.visibility`` makes the column a filter, not a way in (without statistics
+# the planner would read every public post); PostgreSQL has no unary plus for text and
+# plans with statistics. Duplicates are skipped with each dialect's own words.
 BACKFILL = """
-INSERT OR IGNORE INTO home_feed_entry (owner_id, entry_id, post_id, boost_id, via_id)
-SELECT :owner, entry_id, post_id, boost_id, via_id FROM (
+INSERT {or_ignore} INTO home_feed_entry (owner_id, entry_id, post_id, boost_id, via_id)
+SELECT CAST(:owner AS BIGINT), entry_id, post_id, boost_id, via_id FROM (
     SELECT p.id AS entry_id, p.id AS post_id, NULL AS boost_id, p.actor_id AS via_id
     FROM post p WHERE p.actor_id = :owner
     UNION ALL
     SELECT p.id, p.id, NULL, p.actor_id
     FROM follow f JOIN post p ON p.actor_id = f.followee_id
     WHERE f.follower_id = :owner AND f.state = 'accepted'
-      AND +p.visibility IN ('public', 'unlisted', 'followers')
+      AND {plus}p.visibility IN ('public', 'unlisted', 'followers')
     UNION ALL
     SELECT b.id, b.post_id, b.id, b.actor_id
     FROM boost b JOIN post p ON p.id = b.post_id
     WHERE (b.actor_id = :owner OR b.actor_id IN (
         SELECT followee_id FROM follow WHERE follower_id = :owner AND state = 'accepted'))
-      AND +p.visibility IN ('public', 'unlisted')
-)
+      AND {plus}p.visibility IN ('public', 'unlisted')
+) AS lines
 ORDER BY entry_id DESC
 LIMIT :limit
-"""
+{on_conflict}"""
+
+
+def backfill_sql(dialect: str) -> str:
+    if dialect == "sqlite":
+        return BACKFILL.format(or_ignore="OR IGNORE", plus="+", on_conflict="")
+    return BACKFILL.format(or_ignore="", plus="", on_conflict="ON CONFLICT DO NOTHING\n")
 
 
 def upgrade() -> None:
@@ -70,7 +78,7 @@ def upgrade() -> None:
 
     bind = op.get_bind()
     owners = [row[0] for row in bind.execute(sa.text("SELECT actor_id FROM localuser"))]
-    backfill = sa.text(BACKFILL)
+    backfill = sa.text(backfill_sql(bind.dialect.name))
     for owner in owners:
         bind.execute(backfill, {"owner": owner, "limit": BACKFILL_PER_ACCOUNT})
 
