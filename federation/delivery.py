@@ -165,6 +165,7 @@ class DeliveryWorker:
         self.services = services
         self._transport = transport
         self._own_transport: Transport | None = None
+        self._warming: asyncio.Future[None] | None = None
         federation = services.config.federation
         self.concurrency = max(1, concurrency or federation.delivery_concurrency)
         self._slots = asyncio.Semaphore(self.concurrency)
@@ -192,6 +193,20 @@ class DeliveryWorker:
                 )
                 self._transport = self._own_transport
         return self._transport
+
+    async def _ready_transport(self) -> Transport:
+        """The transport, its connection pool prepared in a thread on the first delivery.
+
+        Importing aiohttp and loading the CA bundle take a tenth of a second or more and
+        about 8 MB: a process that never delivers (a quiet instance, a web process beside a
+        ``tessera worker``) should not pay them at start-up, and the one that does should
+        not stall its event loop for them. Concurrent first deliveries share one warm-up.
+        """
+        if self._transport is None:
+            if self._warming is None:
+                self._warming = asyncio.ensure_future(asyncio.to_thread(_warm_transport))
+            await self._warming
+        return self.transport
 
     async def close(self) -> None:
         """Close the transport only if this worker made it."""
@@ -249,9 +264,8 @@ class DeliveryWorker:
             return Outcome(None, error="the activity's actor has no signing key", permanent=True)
         signer = Signer(key_id=item.key_id, private_key_pem=item.private_key_pem)
         try:
-            result = await self.transport.post_activity(
-                delivery.inbox_url, item.body, signer=signer
-            )
+            transport = await self._ready_transport()
+            result = await transport.post_activity(delivery.inbox_url, item.body, signer=signer)
         except AddressRefused as exc:
             return Outcome(None, error=exc.public, permanent=True)
         except FetchError as exc:
@@ -367,11 +381,6 @@ class DeliveryWorker:
         and at once when this process queues an activity (:meth:`wake`). On stop, claiming
         ends and the requests in flight are finished and recorded.
         """
-        # Ready now, not on the first delivery: importing aiohttp and loading the CA bundle
-        # (a tenth of a second or more) happen in a thread, so the server answers its first
-        # requests meanwhile; the transport itself is then built here, on the loop.
-        await asyncio.to_thread(_warm_transport)
-        _ = self.transport
         window = 2 * self.concurrency
         tasks: set[asyncio.Task[None]] = set()
         outstanding = 0
