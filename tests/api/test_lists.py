@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -211,3 +211,22 @@ async def test_rate_limit_per_token(
     assert await snapshot(services) == before
     other = await client.get("/api/v1/timelines/home", headers=bearer(bob))
     assert other.status_code == 200 and other.headers["x-ratelimit-remaining"] == "2"
+
+
+def test_rate_windows_stay_bounded_under_a_spray_of_addresses() -> None:
+    """Thousands of one-off client addresses cannot grow the limiter without bound, and
+    a client that used up its quota recently is still refused after the pruning."""
+    limiter = ApiRateLimiter(limit=2, window=timedelta(minutes=5), max_keys=10)
+    now = datetime(2026, 11, 24, tzinfo=UTC)
+    for n in range(25):
+        assert limiter.hit(f"ip:192.0.2.{n}", now).allowed
+        assert len(limiter) <= 10
+    heavy = "t:heavy"
+    assert limiter.hit(heavy, now).allowed and limiter.hit(heavy, now).allowed
+    for n in range(25, 29):  # a few more strangers, not enough to push it out
+        limiter.hit(f"ip:192.0.2.{n}", now)
+    assert not limiter.hit(heavy, now).allowed
+    later = now + timedelta(minutes=6)  # expired windows are what goes first
+    limiter.hit("ip:198.51.100.1", later)
+    assert len(limiter) <= 10
+    assert limiter.hit(heavy, later).allowed
