@@ -59,6 +59,11 @@ def test_env_variable_names_the_file(tmp_path: Path) -> None:
         ("[databse]\nurl = 'x'\n", "databse: unknown section"),
         ("[database]\nurl = 'mysql://x'\n", "database.url: must start with"),
         ("not toml at all [", "not valid TOML"),
+        ("[server]\npage_cache_seconds = -1\n", "server.page_cache_seconds: must not be negative"),
+        (
+            "[federation]\ndelivery_concurrency = 0\n",
+            "federation.delivery_concurrency: must be between 1 and 1000",
+        ),
     ],
 )
 def test_mistakes_name_the_key(tmp_path: Path, text: str, message: str) -> None:
