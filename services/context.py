@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from federation.key_cache import KeyCache
 from federation.transport import Transport
 from federation.urls import Urls
+from services.entity_cache import EntityCache
 from storage.blobs import LocalBlobStore
 from storage.db import Database
 from storage.inbox_writer import InboxWriter
@@ -36,11 +37,14 @@ class Services:
     key_cache: KeyCache = field(default_factory=KeyCache, repr=False)
     # Received activities are stored by one writer, many per commit (group commit).
     inbox_writer: InboxWriter = field(init=False, repr=False)
+    # Rendered client-API statuses and accounts, for the seconds the page cache keeps pages.
+    entity_cache: EntityCache = field(init=False, repr=False)
 
     _transport: Transport | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.inbox_writer = InboxWriter(self.db)
+        self.entity_cache = EntityCache(self.config.server.page_cache_seconds)
 
     @property
     def urls(self) -> Urls:

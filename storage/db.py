@@ -7,8 +7,10 @@ failing. Nothing here runs at import time: ``Database`` is built from the config
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import event
@@ -34,16 +36,32 @@ def redacted_url(url: str) -> str:
     return parsed.set(query=query).render_as_string(hide_password=True)
 
 
-SQLITE_POOL_SIZE = 5
-SQLITE_MAX_OVERFLOW = 5
+SQLITE_POOL_SIZE = 3
+SQLITE_MAX_OVERFLOW = 7
 SQLITE_CACHE_KIB = 512
 """Each pooled SQLite connection keeps its own page cache (2 MiB by default) and, through
-aiosqlite, a thread of its own; SQLAlchemy's default pool opens up to 15 of them. The
-process serves requests on one event loop, so more connections add memory, not reads in
-parallel: with ten at most, and half a MiB of pages each, resident memory stayed within
-10% of idle after thousands of page requests where the defaults grew it by 15-20% (see
-docs/performance.md). Pages beyond the cache come from the operating system's file cache
-at the cost of a read call."""
+aiosqlite, a thread of its own. The process serves requests on one event loop, so more
+connections add memory and threads contending for the GIL, not reads in parallel: with
+three kept in the pool, half a MiB of pages each, and at most three sessions working at
+once (``SQLITE_SESSION_GATE``), the benchmark's client-API home timeline answered more
+requests per second at 8 in flight than with ten (130 against 94-113), in ~10 MB less
+resident memory (docs/performance.md). Overflow connections (up to ten in all) exist for
+the moments the gate lets more through; they close when given back. Pages beyond the
+cache come from the operating system's file cache at the cost of a read call."""
+
+SQLITE_SESSION_GATE = 3
+SESSION_GATE_WAIT = 0.1
+"""How long a session waits for one of the gate's places before it goes ahead anyway.
+
+The gate is soft on purpose: a request that holds a session while it waits on something
+else (another task's commit, the network) must never wait for itself, so after this
+wait a session opens beside the others (an overflow connection) instead of queueing
+behind them. Under normal load the wait is short and the gate keeps the number of
+sessions at work near three; when places are held for long, it costs each waiter at most
+this much latency, never a deadlock. A session opened inside another in the same task
+does not wait at all (it already has a place)."""
+
+_holding: ContextVar[bool] = ContextVar("tessera_db_session_place", default=False)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -70,7 +88,8 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 
 
 class Database:
-    """The engine plus a session factory; one per running app."""
+    """The engine plus a session factory; one per running app. On an SQLite file, the
+    sessions at work at once are limited by a soft gate (``SQLITE_SESSION_GATE``)."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
@@ -78,17 +97,39 @@ class Database:
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
+        gated = url.startswith("sqlite") and ":memory:" not in url
+        self._gate = asyncio.Semaphore(SQLITE_SESSION_GATE) if gated else None
+
+    @asynccontextmanager
+    async def _place(self) -> AsyncIterator[None]:
+        """A place at the gate for the session opened inside, if one comes free within
+        ``SESSION_GATE_WAIT`` seconds; else the session goes ahead without one."""
+        gate = self._gate
+        if gate is None or _holding.get():
+            yield
+            return
+        try:
+            await asyncio.wait_for(gate.acquire(), SESSION_GATE_WAIT)
+        except TimeoutError:
+            yield
+            return
+        mark = _holding.set(True)
+        try:
+            yield
+        finally:
+            _holding.reset(mark)
+            gate.release()
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session for reads; writes must go through ``transaction``."""
-        async with self._sessions() as session:
+        async with self._place(), self._sessions() as session:
             yield session
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session whose work commits together at the end, or not at all."""
-        async with self._sessions() as session, session.begin():
+        async with self._place(), self._sessions() as session, session.begin():
             yield session
 
     async def dispose(self) -> None:

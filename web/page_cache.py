@@ -84,8 +84,10 @@ class PageCache:
         session_cookie: str,
         max_bytes: int = MAX_BYTES,
         clock: Callable[[], float] = time.monotonic,
+        on_write: Callable[[], None] | None = None,
     ) -> None:
         self.app = app
+        self._on_write = on_write
         self.ttl = ttl_seconds
         self.max_bytes = max_bytes
         self._bytes = 0
@@ -95,10 +97,14 @@ class PageCache:
         self.generation = 0
 
     def invalidate(self) -> None:
-        """Forget every page: something this process serves may have changed."""
+        """Forget every page: something this process serves may have changed. Also calls
+        ``on_write``, for the caches that follow the same rule (the client API's rendered
+        entities, ``web.api.entity_cache``)."""
         self.generation += 1
         self._entries.clear()
         self._bytes = 0
+        if self._on_write is not None:
+            self._on_write()
 
     def _anonymous_html(self, scope: Scope) -> bool:
         """No session cookie, no credentials, and HTML wanted. The cookie is read with the

@@ -193,7 +193,7 @@ def tag(item: Hashtag, urls: Urls, *, history: bool = False) -> dict[str, Any]:
     return out
 
 
-def _viewer_fields(viewer: Viewer | None) -> dict[str, Any]:
+def viewer_fields(viewer: Viewer | None) -> dict[str, Any]:
     if viewer is None:
         return {}
     out: dict[str, Any] = {
@@ -237,7 +237,7 @@ def status(parts: StatusParts, urls: Urls, *, with_source: bool = False) -> dict
         "card": None,
         "language": post.language,
         "text": post.caption_source if with_source else None,
-        **_viewer_fields(parts.viewer),
+        **viewer_fields(parts.viewer),
     }
     return out
 
@@ -276,7 +276,7 @@ def reblog(
         "card": None,
         "language": None,
         "text": None,
-        **_viewer_fields(viewer),
+        **viewer_fields(viewer),
     }
 
 

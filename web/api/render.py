@@ -24,10 +24,29 @@ from web.api import entities as E
 async def accounts(
     session: AsyncSession, svc: Services, actors: Sequence[Actor]
 ) -> dict[int, dict[str, Any]]:
-    unique = {a.id: a for a in actors}
-    stats = await b.account_stats(session, list(unique))
-    fields = await b.profile_fields(session, [i for i, a in unique.items() if a.domain is None])
-    return {i: E.account(a, stats[i], fields.get(i, []), urls=svc.urls) for i, a in unique.items()}
+    """Account entities by id: from the entity cache where the actor row is unchanged,
+    else rendered (counts and profile fields in one lookup each for all of them)."""
+    cache = svc.entity_cache
+    out: dict[int, dict[str, Any]] = {}
+    missing: dict[int, Actor] = {}
+    for actor in actors:
+        if actor.id in out or actor.id in missing:
+            continue
+        hit = cache.account(actor)
+        if hit is not None:
+            out[actor.id] = hit
+        else:
+            missing[actor.id] = actor
+    if missing:
+        stats = await b.account_stats(session, list(missing))
+        local = [i for i, a in missing.items() if a.domain is None]
+        fields = await b.profile_fields(session, local)
+        urls = svc.urls
+        for i, actor in missing.items():
+            entity = E.account(actor, stats[i], fields.get(i, []), urls=urls)
+            cache.keep_account(actor, entity)
+            out[i] = entity
+    return out
 
 
 async def account(session: AsyncSession, svc: Services, actor: Actor) -> dict[str, Any]:
@@ -49,21 +68,53 @@ async def statuses(
     *,
     with_source: bool = False,
 ) -> list[dict[str, Any]]:
+    """Status entities for a page of entries. The viewer-independent part of each comes
+    from the entity cache when its post row is unchanged (``services.entity_cache``);
+    only the others cost the media, tag, mention, parent and account lookups. The
+    viewer's marks are read for the whole page every time."""
+    cache = svc.entity_cache
     posts = {e.post.id: e.post for e in entries}
+    authors = {e.post.id: e.author for e in entries}
     ids = list(posts)
-    media = await q.attachments_for(session, ids)
-    tags = await apq.tags_for(session, ids)
-    mentions = await b.mentions_of(session, ids)
-    parent_ids = [p.in_reply_to_id for p in posts.values() if p.in_reply_to_id]
-    parents = await b.authors_of(session, parent_ids)
-    people = [e.author for e in entries] + [e.booster for e in entries if e.booster]
+    bases: dict[int, dict[str, Any]] = {}
+    if not with_source:
+        for post_id, post in posts.items():
+            hit = cache.status(post, authors[post_id])
+            if hit is not None:
+                bases[post_id] = hit
+    todo = [i for i in ids if i not in bases]
+    people = [e.booster for e in entries if e.booster]
+    people += [e.author for e in entries if e.post.id not in bases]
     rendered = await accounts(session, svc, people)
+    if todo:
+        media = await q.attachments_for(session, todo)
+        tags = await apq.tags_for(session, todo)
+        mentions = await b.mentions_of(session, todo)
+        parent_ids = [posts[i].in_reply_to_id for i in todo if posts[i].in_reply_to_id]
+        parents = await b.authors_of(session, parent_ids)
+        urls = svc.urls
+        for post_id in todo:
+            post = posts[post_id]
+            base = E.status(
+                E.StatusParts(
+                    post=post,
+                    account=rendered[authors[post_id].id],
+                    media=[E.media_attachment(m, urls) for m in media.get(post_id, [])],
+                    tags=tags.get(post_id, []),
+                    mentions=mentions.get(post_id, []),
+                    in_reply_to_account_id=parents.get(post.in_reply_to_id or 0),
+                ),
+                urls,
+                with_source=with_source,
+            )
+            if not with_source:
+                cache.keep_status(post, authors[post_id], base)
+            bases[post_id] = base
     liked: set[int] = set()
     boosted: set[int] = set()
     marked: set[int] = set()
     if viewer_id is not None:
         liked, boosted, marked = await b.viewer_marks(session, viewer_id, ids)
-    urls = svc.urls
     out = []
     for entry in entries:
         post = entry.post
@@ -75,19 +126,8 @@ async def statuses(
                 bookmarked=post.id in marked,
                 pinned=False if post.actor_id == viewer_id else None,
             )
-        inner = E.status(
-            E.StatusParts(
-                post=post,
-                account=rendered[entry.author.id],
-                media=[E.media_attachment(m, urls) for m in media.get(post.id, [])],
-                tags=tags.get(post.id, []),
-                mentions=mentions.get(post.id, []),
-                in_reply_to_account_id=parents.get(post.in_reply_to_id or 0),
-                viewer=viewer,
-            ),
-            urls,
-            with_source=with_source,
-        )
+        # A copy: the cached base is shared by every reader.
+        inner = {**bases[post.id], **E.viewer_fields(viewer)}
         if entry.boost is not None and entry.booster is not None:
             out.append(
                 E.reblog(

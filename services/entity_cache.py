@@ -1,0 +1,142 @@
+"""Rendered status and account entities of the client API, kept for a few seconds.
+
+A client refreshing its home timeline asks for the same forty statuses again and again,
+and so do its followers' clients: the statuses and their authors change far less often
+than they are read. Rendering one from the database costs five lookups (media, tags,
+mentions, the replied-to author, the author's counts) and the Python to build the JSON
+shape; looking it up here costs a dictionary read. Mastodon keeps rendered statuses in
+its cache for the same reason.
+
+What a cached entity may and may not be behind:
+
+- Each status is stored with its *version*: the columns of its ``post`` row that the
+  entity shows (text, warning, visibility, edit time, and the reply, boost and like
+  counts). The row is read on every request anyway, so a changed post or a new count is
+  never served stale: the version differs and the status is rendered again.
+- An account is stored with the columns of its ``actor`` row in the same way, and a
+  status with its author's too (the status embeds its author's account).
+- What is read from other tables (media descriptions, tags, mentions, an author's
+  follower and post counts) may be up to ``ttl`` seconds old when the change came from
+  elsewhere (the federation inbox, another process); any write through this process's
+  web or client API empties the cache when it answers (``web.page_cache`` calls
+  :meth:`EntityCache.clear`), as it empties the anonymous page cache.
+- Only the viewer-independent part is kept: favourited, reblogged, bookmarked and pinned
+  are added per request, on a copy.
+
+Bounded by count (a status entity is a few KB): the hot set is recent posts, and the
+benchmark's memory growth target counts what a cache holds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from storage.models import Actor, Post
+
+MAX_STATUSES = 1000
+MAX_ACCOUNTS = 1000
+
+
+def post_version(post: Post) -> tuple[Any, ...]:
+    """The ``post`` columns a status entity shows: if any changed, render it again."""
+    return (
+        post.edited_at,
+        post.content_html,
+        post.content_warning,
+        post.sensitive,
+        post.visibility,
+        post.language,
+        post.url,
+        post.in_reply_to_id,
+        post.likes_count,
+        post.boosts_count,
+        post.replies_count,
+    )
+
+
+def actor_version(actor: Actor) -> tuple[Any, ...]:
+    """The ``actor`` columns an account entity shows."""
+    return (
+        actor.username,
+        actor.domain,
+        actor.url,
+        actor.display_name,
+        actor.bio_html,
+        actor.avatar_key,
+        actor.header_key,
+        actor.manually_approves_followers,
+        actor.actor_type,
+        actor.discoverable,
+    )
+
+
+class _Lru:
+    def __init__(self, max_items: int) -> None:
+        self.max_items = max_items
+        self.items: OrderedDict[int, tuple[float, Hashable, dict[str, Any]]] = OrderedDict()
+
+    def get(self, key: int, version: Hashable, now: float) -> dict[str, Any] | None:
+        found = self.items.get(key)
+        if found is None:
+            return None
+        expires, stored_version, value = found
+        if expires <= now or stored_version != version:
+            del self.items[key]
+            return None
+        self.items.move_to_end(key)
+        return value
+
+    def put(self, key: int, version: Hashable, value: dict[str, Any], expires: float) -> None:
+        self.items[key] = (expires, version, value)
+        self.items.move_to_end(key)
+        while len(self.items) > self.max_items:
+            self.items.popitem(last=False)
+
+
+class EntityCache:
+    """Statuses by post id and accounts by actor id, each with its version. A ``ttl`` of
+    0 turns it off (every lookup misses, nothing is stored)."""
+
+    def __init__(
+        self,
+        ttl_seconds: float,
+        *,
+        max_statuses: int = MAX_STATUSES,
+        max_accounts: int = MAX_ACCOUNTS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl_seconds
+        self.clock = clock
+        self._statuses = _Lru(max_statuses)
+        self._accounts = _Lru(max_accounts)
+
+    def clear(self) -> None:
+        """Forget everything: this process just wrote something an entity may show."""
+        self._statuses.items.clear()
+        self._accounts.items.clear()
+
+    def status(self, post: Post, author: Actor) -> dict[str, Any] | None:
+        if self.ttl <= 0:
+            return None
+        version = (post_version(post), actor_version(author))
+        return self._statuses.get(post.id, version, self.clock())
+
+    def keep_status(self, post: Post, author: Actor, entity: dict[str, Any]) -> None:
+        if self.ttl > 0:
+            version = (post_version(post), actor_version(author))
+            self._statuses.put(post.id, version, entity, self.clock() + self.ttl)
+
+    def account(self, actor: Actor) -> dict[str, Any] | None:
+        if self.ttl <= 0:
+            return None
+        return self._accounts.get(actor.id, actor_version(actor), self.clock())
+
+    def keep_account(self, actor: Actor, entity: dict[str, Any]) -> None:
+        if self.ttl > 0:
+            self._accounts.put(actor.id, actor_version(actor), entity, self.clock() + self.ttl)
+
+    def __len__(self) -> int:
+        return len(self._statuses.items) + len(self._accounts.items)

@@ -1,0 +1,138 @@
+"""The client API's cache of rendered statuses and accounts (``services.entity_cache``):
+what it shows is never behind the ``post`` and ``actor`` rows, is behind other tables by
+at most its TTL, and is emptied by any write through this process's API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlmodel import select
+
+from services.context import Services
+from services.entity_cache import EntityCache
+from storage.models import Actor, MediaAttachment, Post
+from tests.api.conftest import bearer, post_status
+
+HOME = "/api/v1/timelines/home"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def install(services: Services, ttl: float = 5) -> Clock:
+    """The app's own cache, with a TTL and a clock the test sets."""
+    clock = Clock()
+    cache: EntityCache = services.entity_cache
+    cache.ttl, cache.clock = ttl, clock
+    cache.clear()
+    return clock
+
+
+async def home(client: httpx.AsyncClient, token: str) -> list[dict[str, Any]]:
+    response = await client.get(HOME, headers=bearer(token))
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def change_elsewhere(services: Services, model: Any, row_id: int, **values: Any) -> None:
+    """A change made outside this process's requests (the inbox worker, ``tessera
+    worker``, the CLI): straight to the database, no request the cache could see."""
+    async with services.db.transaction() as session:
+        row = await session.get(model, row_id)
+        assert row is not None
+        for name, value in values.items():
+            setattr(row, name, value)
+        session.add(row)
+
+
+async def test_changes_to_the_post_and_author_rows_show_at_once(
+    client: httpx.AsyncClient, services: Services, make_token: Any
+) -> None:
+    install(services)
+    actor, token = await make_token("alice")
+    status = await post_status(client, token, "First light")
+    first = await home(client, token)
+    assert first[0]["favourites_count"] == 0
+    assert len(services.entity_cache) == 2  # the status and its author
+    assert (await home(client, token)) == first  # served from the cache, same answer
+
+    post_id = int(status["id"])
+    await change_elsewhere(services, Post, post_id, likes_count=3, content_html="<p>Edited</p>")
+    again = (await home(client, token))[0]
+    assert again["favourites_count"] == 3
+    assert again["content"] == "<p>Edited</p>"
+    await change_elsewhere(services, Actor, actor.id, display_name="Alice Liddell")
+    renamed = (await home(client, token))[0]
+    assert renamed["account"]["display_name"] == "Alice Liddell"
+
+
+async def test_other_tables_are_behind_by_at_most_the_ttl(
+    client: httpx.AsyncClient, services: Services, make_token: Any
+) -> None:
+    clock = install(services, ttl=5)
+    _actor, token = await make_token("alice")
+    status = await post_status(client, token, "Harbour")
+    assert (await home(client, token))[0]["media_attachments"][0]["description"] in ("", None)
+
+    media_id = int(status["media_attachments"][0]["id"])
+    await change_elsewhere(services, MediaAttachment, media_id, description="Boats at dawn")
+    clock.now += 4
+    cached = (await home(client, token))[0]
+    assert cached["media_attachments"][0]["description"] in ("", None)
+    clock.now += 2  # past the TTL
+    fresh = (await home(client, token))[0]
+    assert fresh["media_attachments"][0]["description"] == "Boats at dawn"
+
+
+async def test_a_write_through_the_api_empties_it(
+    client: httpx.AsyncClient, services: Services, make_token: Any
+) -> None:
+    install(services, ttl=3600)
+    _actor, token = await make_token("alice")
+    await post_status(client, token, "Lighthouse")
+    before = (await home(client, token))[0]
+    assert before["account"]["fields"] == []
+    response = await client.patch(
+        "/api/v1/accounts/update_credentials",
+        headers=bearer(token),
+        data={"fields_attributes[0][name]": "Model", "fields_attributes[0][value]": "Flux"},
+    )
+    assert response.status_code == 200, response.text
+    after = (await home(client, token))[0]
+    assert after["account"]["fields"][0]["name"] == "Model"
+
+
+async def test_viewer_marks_are_per_reader_never_cached(
+    client: httpx.AsyncClient, services: Services, make_token: Any
+) -> None:
+    install(services, ttl=3600)
+    _alice, alice = await make_token("alice")
+    _bob, bob = await make_token("bob")
+    status = await post_status(client, alice, "Meadow")
+    follow = await client.post(
+        f"/api/v1/accounts/{status['account']['id']}/follow", headers=bearer(bob)
+    )
+    assert follow.status_code == 200, follow.text
+    liked = await client.post(f"/api/v1/statuses/{status['id']}/favourite", headers=bearer(bob))
+    assert liked.status_code == 200, liked.text
+    assert (await home(client, bob))[0]["favourited"] is True
+    assert (await home(client, alice))[0]["favourited"] is False
+    assert (await home(client, bob))[0]["favourited"] is True
+
+
+async def test_ttl_zero_turns_it_off(
+    client: httpx.AsyncClient, services: Services, make_token: Any
+) -> None:
+    install(services, ttl=0)
+    _actor, token = await make_token("alice")
+    await post_status(client, token, "Dunes")
+    await home(client, token)
+    assert len(services.entity_cache) == 0
+    async with services.db.session() as session:
+        assert (await session.exec(select(Post))).first() is not None
