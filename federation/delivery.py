@@ -52,7 +52,7 @@ from federation.transport import Signer, Transport
 from federation.transport_errors import AddressRefused, FetchError
 from storage import delivery_queries as dq
 from storage import inbox_queries
-from storage.db import Database
+from storage.db import Database, exempt_from_gate
 from tessera.config import Config
 
 try:  # POSIX; without flock a crashed worker's rows just wait for their locks to expire
@@ -512,7 +512,9 @@ async def worker_presence(services: WorkerContext) -> AsyncIterator[bool]:
 async def run_workers(services: WorkerContext, stop: asyncio.Event) -> None:
     """Every background worker of the instance, until ``stop`` is set: the delivery
     loop and the inbox processor, side by side (each catches its own failures), after
-    taking over what a crashed predecessor left claimed (:func:`worker_presence`)."""
+    taking over what a crashed predecessor left claimed (:func:`worker_presence`).
+    Their sessions pass the database's gate for request sessions without waiting."""
+    exempt_from_gate()
     worker = DeliveryWorker(services)
     try:
         async with worker_presence(services):

@@ -64,6 +64,15 @@ does not wait at all (it already has a place)."""
 _holding: ContextVar[bool] = ContextVar("tessera_db_session_place", default=False)
 
 
+def exempt_from_gate() -> None:
+    """Let the sessions of the current task (and of the tasks it starts from now on) pass
+    the gate without waiting. For the background workers: there are a few of them, and the
+    gate is there to keep many concurrent requests from contending, not to put the inbox
+    writer, whose commit a delivery's 202 waits for, behind them (measured: the inbox's
+    p99 at 32 in flight rose to the gate's 0.1 s wait when the writer queued at it)."""
+    _holding.set(True)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from storage.db import Database
+from storage.db import Database, exempt_from_gate
 from storage.remote_queries import NewInboxItem, insert_inbox_items
 
 __all__ = ["InboxWriter"]
@@ -102,6 +102,7 @@ class InboxWriter:
 
     async def _run(self) -> None:
         assert self._wakeup is not None
+        exempt_from_gate()  # this task's own context: the request that started it is unchanged
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()

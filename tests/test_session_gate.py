@@ -76,3 +76,36 @@ async def test_holders_waiting_on_another_session_do_not_deadlock(tmp_path: Path
     finally:
         await db.dispose()
     assert written.is_set()
+
+
+async def test_background_tasks_pass_the_gate(tmp_path: Path) -> None:
+    """A worker marked with ``exempt_from_gate`` opens its session at once even while
+    requests hold every place (the inbox writer, whose commit deliveries wait for)."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
+    loop = asyncio.get_running_loop()
+    release = asyncio.Event()
+    held = 0
+
+    async def request() -> None:
+        nonlocal held
+        async with db.session():
+            held += 1
+            await release.wait()
+
+    async def worker() -> float:
+        dbmod.exempt_from_gate()
+        started = loop.time()
+        async with db.transaction() as session:
+            await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+        return loop.time() - started
+
+    requests = [asyncio.create_task(request()) for _ in range(dbmod.SQLITE_SESSION_GATE)]
+    try:
+        while held < dbmod.SQLITE_SESSION_GATE:
+            await asyncio.sleep(0.001)
+        waited = await asyncio.create_task(worker())
+        assert waited < dbmod.SESSION_GATE_WAIT
+    finally:
+        release.set()
+        await asyncio.gather(*requests)
+        await db.dispose()
