@@ -83,7 +83,8 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
         if run.server is None:
             raise RuntimeError(foot.error or "Tessera did not start")
         requests, samples = await reads.build_requests(run)
-        await _guard(foot, lambda: footprint.growth(run, foot, requests))
+        if not args.no_growth:
+            await _guard(foot, lambda: footprint.growth(run, foot, requests))
         if "reads" in only:
             sec = Section("Reads")
             sections.append(await _guard(sec, lambda: reads.run_reads(run, sec, requests, samples)))
@@ -120,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a ~2-minute smoke run")
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(ALL)}")
     parser.add_argument("--skip-plans", action="store_true", help="do not run the query-plan test")
+    parser.add_argument(
+        "--no-growth",
+        action="store_true",
+        help="skip the 20,000-request memory-growth batch (for quick A/B runs of one section)",
+    )
     parser.add_argument(
         "--write-docs", action="store_true", help="also rewrite the docs on --quick"
     )

@@ -283,8 +283,9 @@ async def _run_unit(services: InboxServices, item: q.ClaimedItem) -> bool:
     """Process ``item`` in one transaction with its outcome (one session, one commit);
     False, with nothing written, when it must run on its own instead."""
     try:
-        await services.inbox_writer.wait_idle()
-        async with services.db.transaction() as session:
+        writer = services.inbox_writer
+        await writer.wait_idle()
+        async with writer.writing(), services.db.transaction() as session:
             state = await process_payload(
                 _UnitServices(services, session),
                 item.payload,

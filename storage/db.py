@@ -36,18 +36,20 @@ def redacted_url(url: str) -> str:
     return parsed.set(query=query).render_as_string(hide_password=True)
 
 
-SQLITE_POOL_SIZE = 3
-SQLITE_MAX_OVERFLOW = 7
+SQLITE_POOL_SIZE = 5
+SQLITE_MAX_OVERFLOW = 5
 SQLITE_CACHE_KIB = 512
 """Each pooled SQLite connection keeps its own page cache (2 MiB by default) and, through
-aiosqlite, a thread of its own. The process serves requests on one event loop, so more
-connections add memory and threads contending for the GIL, not reads in parallel: with
-three kept in the pool, half a MiB of pages each, and at most three sessions working at
-once (``SQLITE_SESSION_GATE``), the benchmark's client-API home timeline answered more
-requests per second at 8 in flight than with ten (130 against 94-113), in ~10 MB less
-resident memory (docs/performance.md). Overflow connections (up to ten in all) exist for
-the moments the gate lets more through; they close when given back. Pages beyond the
-cache come from the operating system's file cache at the cost of a read call."""
+aiosqlite, a thread of its own (and so, with glibc, a malloc arena of its own: ~2 MB each
+after a load, measured in /proc/PID/smaps). The process serves requests on one event
+loop, so more connections add memory and threads contending for the GIL, not reads in
+parallel. Requests get at most three sessions at work at once (``SQLITE_SESSION_GATE``);
+the background workers (inbox writer, inbox processing, deliveries) pass the gate, so the
+pool keeps five, which covers both without opening and closing overflow connections in
+a steady load (each costs a thread, the pragmas and a schema read). With the gate, the
+benchmark's client-API home timeline answered more requests per second at 8 in flight
+than with ten sessions at once (118-130 against 94-113; docs/performance.md). Pages beyond
+the cache come from the operating system's file cache at the cost of a read call."""
 
 SQLITE_SESSION_GATE = 3
 SESSION_GATE_WAIT = 0.1
@@ -117,11 +119,14 @@ class Database:
         if gate is None or _holding.get():
             yield
             return
-        try:
-            await asyncio.wait_for(gate.acquire(), SESSION_GATE_WAIT)
-        except TimeoutError:
-            yield
-            return
+        if gate.locked():  # only a wait needs the timer (wait_for makes a task each call)
+            try:
+                await asyncio.wait_for(gate.acquire(), SESSION_GATE_WAIT)
+            except TimeoutError:
+                yield
+                return
+        else:
+            await gate.acquire()
         mark = _holding.set(True)
         try:
             yield

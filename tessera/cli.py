@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 from collections.abc import Awaitable, Callable
@@ -119,6 +120,15 @@ async def _first_admin(services: Any) -> str | None:
     return password
 
 
+def _freeze_startup_objects() -> None:
+    """Move everything made so far (imported modules, the app, SQLAlchemy's mappers) out
+    of the cyclic garbage collector's sight: they live as long as the process, and each
+    full collection walked all of them, a pause of the event loop of tens of
+    milliseconds under load that showed as the inbox's p99 (docs/performance.md)."""
+    gc.collect()
+    gc.freeze()
+
+
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -140,8 +150,10 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
             flush=True,
         )
     print(f"Tessera is serving {config.base_url} on http://{host}:{port}", flush=True)
+    app = create_app(config)
+    _freeze_startup_objects()
     uvicorn.run(
-        create_app(config),
+        app,
         host=host,
         port=port,
         log_level="info",

@@ -10,6 +10,7 @@ import json
 from datetime import timedelta
 
 import httpx
+from sqlalchemy import text
 
 from federation import inbox_receive
 from federation.fetch import get_actor
@@ -183,3 +184,42 @@ async def test_a_stored_delivery_wakes_the_resting_worker(
     finally:
         stop.set()
         await asyncio.wait_for(worker, timeout=10)
+
+
+async def test_the_writer_waits_for_a_processing_transaction_instead_of_the_lock(
+    client: httpx.AsyncClient, services: Services, peer: FakePeer
+) -> None:
+    """A delivery arriving while another writer's transaction (wrapped in ``writing``)
+    holds SQLite's lock is committed right after it ends, not after a busy-handler
+    sleep: the writer does not start its insert while the other is under way."""
+    assert (await receive_signed(services, peer, peer.activity("bob", "Like", NOTE))).stored
+    writer = services.inbox_writer
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def other_writer() -> None:
+        async with writer.writing(), services.db.transaction() as session:
+            await session.exec(text("UPDATE inbox_item SET attempts = attempts"))  # type: ignore[call-overload]
+            order.append("other holds the lock")
+            await release.wait()
+        order.append("other committed")
+
+    other = asyncio.create_task(other_writer())
+    while not order:
+        await asyncio.sleep(0)
+    delivery = asyncio.create_task(
+        receive_signed(services, peer, peer.activity("bob", "Like", NOTE, suffix="late"))
+    )
+    for _ in range(500):
+        if writer.deferring:
+            break
+        await asyncio.sleep(0.001)
+    assert writer.deferring  # holding its insert back, not polling SQLite's lock
+    assert not delivery.done()
+    assert await inbox_count(services) == 1
+    release.set()
+    outcome = await asyncio.wait_for(delivery, timeout=5)
+    await other
+    assert outcome.stored
+    assert order == ["other holds the lock", "other committed"]
+    assert await inbox_count(services) == 2
