@@ -124,8 +124,9 @@ def _freeze_startup_objects() -> None:
     """Move everything made so far (imported modules, the app, SQLAlchemy's mappers) out
     of the cyclic garbage collector's sight: they live as long as the process, and each
     full collection walked all of them, a pause of the event loop of tens of
-    milliseconds under load that showed as the inbox's p99 (docs/performance.md)."""
-    gc.collect()
+    milliseconds under load that showed as the inbox's p99 (docs/performance.md). No
+    collection first: it would cost ~45 ms of start-up for the little garbage imports
+    leave."""
     gc.freeze()
 
 
