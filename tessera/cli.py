@@ -184,6 +184,7 @@ def cmd_worker(config: Config, _args: argparse.Namespace) -> int:
         finally:
             await services.close()
 
+    _freeze_startup_objects()
     _run(lambda: _with_services(config, work))
     return 0
 
