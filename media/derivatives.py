@@ -177,7 +177,8 @@ _helper_lock = threading.Lock()
 
 
 def _helper_pool() -> ThreadPoolExecutor:
-    """One thread beside the upload's own, made on first use."""
+    """Helper threads beside the uploads' own (two uploads may run at once), made on
+    first use."""
     global _helper
     with _helper_lock:
         if _helper is None:

@@ -112,9 +112,11 @@ class EntityCache:
         self.clock = clock
         self._statuses = _Lru(max_statuses)
         self._accounts = _Lru(max_accounts)
+        self.generation = 0
 
     def clear(self) -> None:
         """Forget everything: this process just wrote something an entity may show."""
+        self.generation += 1
         self._statuses.items.clear()
         self._accounts.items.clear()
 
@@ -124,8 +126,13 @@ class EntityCache:
         version = (post_version(post), actor_version(author))
         return self._statuses.get(post.id, version, self.clock())
 
-    def keep_status(self, post: Post, author: Actor, entity: dict[str, Any]) -> None:
-        if self.ttl > 0:
+    def keep_status(
+        self, post: Post, author: Actor, entity: dict[str, Any], *, generation: int
+    ) -> None:
+        """Store an entity rendered from reads made under ``generation`` (read it before
+        the first of them): one rendered while a write was emptying the cache may show
+        what that write changed in other tables, so it is not stored."""
+        if self.ttl > 0 and generation == self.generation:
             version = (post_version(post), actor_version(author))
             self._statuses.put(post.id, version, entity, self.clock() + self.ttl)
 
@@ -134,8 +141,8 @@ class EntityCache:
             return None
         return self._accounts.get(actor.id, actor_version(actor), self.clock())
 
-    def keep_account(self, actor: Actor, entity: dict[str, Any]) -> None:
-        if self.ttl > 0:
+    def keep_account(self, actor: Actor, entity: dict[str, Any], *, generation: int) -> None:
+        if self.ttl > 0 and generation == self.generation:
             self._accounts.put(actor.id, actor_version(actor), entity, self.clock() + self.ttl)
 
     def __len__(self) -> int:

@@ -8,6 +8,7 @@ failing. Nothing here runs at import time: ``Database`` is built from the config
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -119,9 +120,12 @@ class Database:
         if gate is None or _holding.get():
             yield
             return
-        if gate.locked():  # only a wait needs the timer (wait_for makes a task each call)
+        if gate.locked():  # only a wait needs the timer
             try:
-                await asyncio.wait_for(gate.acquire(), SESSION_GATE_WAIT)
+                # Not wait_for: on 3.11 it can swallow a cancellation that lands as the
+                # acquire completes; an acquire cancelled here hands its place back.
+                async with asyncio.timeout(SESSION_GATE_WAIT):
+                    await gate.acquire()
             except TimeoutError:
                 yield
                 return
@@ -131,8 +135,9 @@ class Database:
         try:
             yield
         finally:
-            _holding.reset(mark)
-            gate.release()
+            gate.release()  # first: nothing below may keep the place for good
+            with contextlib.suppress(ValueError):  # exited in another context
+                _holding.reset(mark)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -136,3 +136,25 @@ async def test_ttl_zero_turns_it_off(
     assert len(services.entity_cache) == 0
     async with services.db.session() as session:
         assert (await session.exec(select(Post))).first() is not None
+
+
+async def test_an_entity_rendered_across_a_write_is_not_kept(
+    client: httpx.AsyncClient, services: Services, make_token: Any
+) -> None:
+    """A render that began before a write emptied the cache may hold what the write
+    changed in other tables: it is answered, but not stored for the next reader."""
+    install(services, ttl=3600)
+    actor, token = await make_token("alice")
+    await post_status(client, token, "Orchard")
+    cache = services.entity_cache
+    async with services.db.session() as session:
+        post = (await session.exec(select(Post))).one()
+        author = await session.get(Actor, actor.id)
+    assert author is not None
+    before = cache.generation
+    cache.clear()  # a write answered while the render was reading
+    cache.keep_status(post, author, {"id": str(post.id)}, generation=before)
+    cache.keep_account(author, {"id": str(author.id)}, generation=before)
+    assert len(cache) == 0
+    cache.keep_status(post, author, {"id": str(post.id)}, generation=cache.generation)
+    assert cache.status(post, author) == {"id": str(post.id)}

@@ -27,6 +27,7 @@ async def accounts(
     """Account entities by id: from the entity cache where the actor row is unchanged,
     else rendered (counts and profile fields in one lookup each for all of them)."""
     cache = svc.entity_cache
+    generation = cache.generation  # before any read: see EntityCache.keep_status
     out: dict[int, dict[str, Any]] = {}
     missing: dict[int, Actor] = {}
     for actor in actors:
@@ -44,7 +45,7 @@ async def accounts(
         urls = svc.urls
         for i, actor in missing.items():
             entity = E.account(actor, stats[i], fields.get(i, []), urls=urls)
-            cache.keep_account(actor, entity)
+            cache.keep_account(actor, entity, generation=generation)
             out[i] = entity
     return out
 
@@ -73,6 +74,8 @@ async def statuses(
     only the others cost the media, tag, mention, parent and account lookups. The
     viewer's marks are read for the whole page every time."""
     cache = svc.entity_cache
+    # Read before the lookups below; the entries themselves were read just before this.
+    generation = cache.generation
     posts = {e.post.id: e.post for e in entries}
     authors = {e.post.id: e.author for e in entries}
     ids = list(posts)
@@ -108,7 +111,7 @@ async def statuses(
                 with_source=with_source,
             )
             if not with_source:
-                cache.keep_status(post, authors[post_id], base)
+                cache.keep_status(post, authors[post_id], base, generation=generation)
             bases[post_id] = base
     liked: set[int] = set()
     boosted: set[int] = set()
