@@ -34,13 +34,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from storage.models import Actor, Post
+from storage.api_queries import ActorRow, PostRow
 
 MAX_STATUSES = 1000
 MAX_ACCOUNTS = 1000
 
 
-def post_version(post: Post) -> tuple[Any, ...]:
+def post_version(post: PostRow) -> tuple[Any, ...]:
     """The ``post`` columns a status entity shows: if any changed, render it again."""
     return (
         post.edited_at,
@@ -57,7 +57,7 @@ def post_version(post: Post) -> tuple[Any, ...]:
     )
 
 
-def actor_version(actor: Actor) -> tuple[Any, ...]:
+def actor_version(actor: ActorRow) -> tuple[Any, ...]:
     """The ``actor`` columns an account entity shows."""
     return (
         actor.username,
@@ -120,14 +120,14 @@ class EntityCache:
         self._statuses.items.clear()
         self._accounts.items.clear()
 
-    def status(self, post: Post, author: Actor) -> dict[str, Any] | None:
+    def status(self, post: PostRow, author: ActorRow) -> dict[str, Any] | None:
         if self.ttl <= 0:
             return None
         version = (post_version(post), actor_version(author))
         return self._statuses.get(post.id, version, self.clock())
 
     def keep_status(
-        self, post: Post, author: Actor, entity: dict[str, Any], *, generation: int
+        self, post: PostRow, author: ActorRow, entity: dict[str, Any], *, generation: int
     ) -> None:
         """Store an entity rendered from reads made under ``generation`` (read it before
         the first of them): one rendered while a write was emptying the cache may show
@@ -136,12 +136,12 @@ class EntityCache:
             version = (post_version(post), actor_version(author))
             self._statuses.put(post.id, version, entity, self.clock() + self.ttl)
 
-    def account(self, actor: Actor) -> dict[str, Any] | None:
+    def account(self, actor: ActorRow) -> dict[str, Any] | None:
         if self.ttl <= 0:
             return None
         return self._accounts.get(actor.id, actor_version(actor), self.clock())
 
-    def keep_account(self, actor: Actor, entity: dict[str, Any], *, generation: int) -> None:
+    def keep_account(self, actor: ActorRow, entity: dict[str, Any], *, generation: int) -> None:
         if self.ttl > 0 and generation == self.generation:
             self._accounts.put(actor.id, actor_version(actor), entity, self.clock() + self.ttl)
 

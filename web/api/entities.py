@@ -16,7 +16,8 @@ from typing import Any
 
 from federation.urls import Urls
 from storage.api_batch import AccountStats, Ties
-from storage.models import Actor, Hashtag, MediaAttachment, Post
+from storage.api_queries import ActorRow, PostRow
+from storage.models import Actor, Hashtag, MediaAttachment
 from storage.oauth_models import OAuthApp, ProfileField
 
 # The Mastodon API level we answer like: clients choose endpoints from it.
@@ -60,7 +61,7 @@ def field_html(value: str) -> str:
 
 
 def account(
-    actor: Actor, stats: AccountStats, fields: list[ProfileField], *, urls: Urls
+    actor: ActorRow, stats: AccountStats, fields: list[ProfileField], *, urls: Urls
 ) -> dict[str, Any]:
     local = actor.domain is None
     avatar = urls.media(actor.avatar_key) if actor.avatar_key else static_url(urls, "avatar.png")
@@ -167,7 +168,7 @@ class Viewer:
 
 @dataclass
 class StatusParts:
-    post: Post
+    post: PostRow
     account: dict[str, Any]
     media: list[dict[str, Any]] = field(default_factory=list)
     tags: list[Hashtag] = field(default_factory=list)

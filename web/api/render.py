@@ -15,21 +15,21 @@ from services.context import Services
 from storage import ap_queries as apq
 from storage import api_batch as b
 from storage import posts as q
-from storage.api_queries import Entry
+from storage.api_queries import ActorRow, Entry
 from storage.federation_models import Notification
 from storage.models import Actor, Post
 from web.api import entities as E
 
 
 async def accounts(
-    session: AsyncSession, svc: Services, actors: Sequence[Actor]
+    session: AsyncSession, svc: Services, actors: Sequence[ActorRow]
 ) -> dict[int, dict[str, Any]]:
     """Account entities by id: from the entity cache where the actor row is unchanged,
     else rendered (counts and profile fields in one lookup each for all of them)."""
     cache = svc.entity_cache
     generation = cache.generation  # before any read: see EntityCache.keep_status
     out: dict[int, dict[str, Any]] = {}
-    missing: dict[int, Actor] = {}
+    missing: dict[int, ActorRow] = {}
     for actor in actors:
         if actor.id in out or actor.id in missing:
             continue
