@@ -1,0 +1,25 @@
+"""The client API's JSON writer: orjson's bytes are json's bytes, and what orjson
+refuses still gets written."""
+
+from __future__ import annotations
+
+import json
+
+from web.api.auth import json_body
+
+
+def test_same_bytes_as_compact_json_dumps() -> None:
+    data = {
+        "display_name": "Zoë 🎨 画家",
+        "note": '<p>"quoted" & <b>bold</b>\n\ttab</p>',
+        "counts": [0, -1, 2**62],
+        "ratio": 1.5,
+        "flags": [True, False, None],
+        "nested": {"empty": [], "obj": {}},
+    }
+    assert json_body(data) == json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def test_integers_past_64_bits_fall_back_to_json() -> None:
+    data = {"id": 2**70}
+    assert json.loads(json_body(data)) == data
