@@ -351,7 +351,10 @@ def write_docs(results: dict[str, Any]) -> None:
         "",
         "`make bench` installs the `bench` extra and runs everything (about 10-15 minutes on "
         "2 cores); `make bench-quick` is a 2-minute smoke run on a small database that leaves "
-        "this page alone. Results land in `bench/results/` (not committed).",
+        "this page alone. Results land in `bench/results/` (not committed). For an A/B "
+        "of one area, `python -m bench.run --only inbox --no-growth --skip-plans --no-docs` "
+        "runs one section (reads, media, inbox, fanout) without the 20,000-request growth "
+        "batch; `--report-only FILE` rewrites this page from a results file.",
         "",
     ]
     DOC.write_text("\n".join(lines))
