@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
-from storage.db import Database, exempt_from_gate
+from storage.db import Database
 from storage.remote_queries import NewInboxItem, insert_inbox_items
 
 __all__ = ["InboxWriter"]
@@ -36,6 +36,39 @@ MAX_YIELD = 1.0
 _Waiting = tuple[NewInboxItem, "asyncio.Future[bool]"]
 
 
+class _Tally:
+    """How many of something are under way, and a bounded wait for none to be."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._none: asyncio.Event | None = None
+
+    def forget_loop(self) -> None:
+        """Events belong to the loop that waited on them: a new loop gets a new one."""
+        self._none = None
+
+    @contextlib.contextmanager
+    def one(self) -> Iterator[None]:
+        self.count += 1
+        if self._none is not None:
+            self._none.clear()
+        try:
+            yield
+        finally:
+            self.count -= 1
+            if self.count == 0 and self._none is not None:
+                self._none.set()
+
+    async def wait_none(self, timeout: float | None) -> None:
+        if self.count == 0:
+            return
+        if self._none is None:
+            self._none = asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._none.wait()
+
+
 class InboxWriter:
     """One per running app; its task starts on first use, in the loop that uses it."""
 
@@ -46,10 +79,8 @@ class InboxWriter:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
-        self._busy = 0  # rows waiting or being written
-        self._idle: asyncio.Event | None = None
-        self._others = 0  # transactions of other writers in this process under way
-        self._others_idle: asyncio.Event | None = None
+        self._busy = _Tally()  # rows waiting or being written
+        self._others = _Tally()  # transactions of other writers in this process under way
         self._deferring = False
 
     async def insert(self, item: NewInboxItem) -> bool:
@@ -62,20 +93,13 @@ class InboxWriter:
         future: asyncio.Future[bool] = loop.create_future()
         self._pending.append((item, future))
         self._wake(loop)
-        self._busy += 1
-        if self._idle is not None:
-            self._idle.clear()
-        try:
+        with self._busy.one():
             return await future
-        finally:
-            self._busy -= 1
-            if self._busy == 0 and self._idle is not None:
-                self._idle.set()
 
     @property
     def waiting(self) -> int:
         """Deliveries waiting for their row to be committed."""
-        return self._busy
+        return self._busy.count
 
     async def wait_idle(self, timeout: float | None = MAX_YIELD) -> None:
         """Return once no delivery is waiting to be stored (or after ``timeout`` seconds).
@@ -87,12 +111,7 @@ class InboxWriter:
         so a delivery waits for one of their transactions at most; the timeout keeps them
         moving under a flood that never lets the inbox go idle.
         """
-        if self._busy == 0:
-            return
-        if self._idle is None:
-            self._idle = asyncio.Event()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), timeout)
+        await self._busy.wait_none(timeout)
 
     @contextlib.asynccontextmanager
     async def writing(self) -> AsyncIterator[None]:
@@ -105,15 +124,8 @@ class InboxWriter:
         inbox's p99. Waiting here ends the moment the other transaction does. Together
         with ``wait_idle`` before each such transaction, a delivery waits for at most one.
         """
-        self._others += 1
-        if self._others_idle is not None:
-            self._others_idle.clear()
-        try:
+        with self._others.one():
             yield
-        finally:
-            self._others -= 1
-            if self._others == 0 and self._others_idle is not None:
-                self._others_idle.set()
 
     @property
     def deferring(self) -> bool:
@@ -122,21 +134,19 @@ class InboxWriter:
         return self._deferring
 
     async def _after_others(self) -> None:
-        if self._others == 0:
+        if self._others.count == 0:
             return
-        if self._others_idle is None:
-            self._others_idle = asyncio.Event()
         self._deferring = True
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._others_idle.wait(), MAX_YIELD)
+            await self._others.wait_none(MAX_YIELD)
         finally:
             self._deferring = False
 
     def _wake(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._loop is not loop:  # events belong to the loop that made them
-            self._loop, self._task, self._idle = loop, None, None
-            self._others_idle = None
+            self._loop, self._task = loop, None
+            self._busy.forget_loop()
+            self._others.forget_loop()
         if self._task is None or self._task.done():
             self._closing = False
             self._wakeup = asyncio.Event()
@@ -146,7 +156,6 @@ class InboxWriter:
 
     async def _run(self) -> None:
         assert self._wakeup is not None
-        exempt_from_gate()  # this task's own context: the request that started it is unchanged
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()

@@ -80,7 +80,7 @@ async def test_holders_waiting_on_another_session_do_not_deadlock(tmp_path: Path
 
 async def test_background_tasks_pass_the_gate(tmp_path: Path) -> None:
     """A worker marked with ``exempt_from_gate`` opens its session at once even while
-    requests hold every place (the inbox writer, whose commit deliveries wait for)."""
+    requests hold every place (the inbox processor and the delivery worker)."""
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
     loop = asyncio.get_running_loop()
     release = asyncio.Event()

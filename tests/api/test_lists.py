@@ -230,3 +230,29 @@ def test_rate_windows_stay_bounded_under_a_spray_of_addresses() -> None:
     limiter.hit("ip:198.51.100.1", later)
     assert len(limiter) <= 10
     assert limiter.hit(heavy, later).allowed
+
+
+async def test_home_timeline_pages_by_every_cursor(
+    client: httpx.AsyncClient, make_token: Any
+) -> None:
+    """The home statement is built once per cursor shape: each shape pages correctly."""
+    _, token = await make_token()
+    ids = [(await post_status(client, token, f"home {i}"))["id"] for i in range(5)]
+    newest_first = ids[::-1]
+
+    async def home(**params: Any) -> httpx.Response:
+        response = await client.get("/api/v1/timelines/home", params=params, headers=bearer(token))
+        assert response.status_code == 200, response.text
+        return response
+
+    page1 = await home(limit=2)
+    assert [s["id"] for s in check(list_of(STATUS), page1.json())] == newest_first[:2]
+    page2 = await client.get(links(page1)["next"], headers=bearer(token))
+    assert [s["id"] for s in page2.json()] == newest_first[2:4]  # max_id
+    back = await client.get(links(page2)["prev"], headers=bearer(token))
+    assert [s["id"] for s in back.json()] == newest_first[:2]  # min_id: the page just above
+    assert [s["id"] for s in (await home(min_id=ids[0], limit=2)).json()] == [ids[2], ids[1]]
+    assert [s["id"] for s in (await home(since_id=ids[2])).json()] == [ids[4], ids[3]]
+    both = await home(since_id=ids[0], max_id=ids[4])
+    assert [s["id"] for s in both.json()] == [ids[3], ids[2], ids[1]]
+    assert (await home(max_id=ids[0])).json() == []

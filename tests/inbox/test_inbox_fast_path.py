@@ -10,12 +10,15 @@ import json
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from federation import inbox_receive
+from federation.delivery import run_workers
 from federation.fetch import get_actor
 from federation.key_cache import RECHECK_AFTER
 from services.context import Services
+from storage import db as dbmod
 from tessera.config import Config
 from tests.inbox.conftest import inbox_count, inbox_items
 from tests.inbox.peer import FakePeer
@@ -223,3 +226,46 @@ async def test_the_writer_waits_for_a_processing_transaction_instead_of_the_lock
     assert outcome.stored
     assert order == ["other holds the lock", "other committed"]
     assert await inbox_count(services) == 2
+
+
+async def test_background_workers_are_not_held_behind_request_sessions(
+    client: httpx.AsyncClient,
+    services: Services,
+    peer: FakePeer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While requests hold every place at the database's gate (here for as long as the
+    test wants: the gate's wait is set to 30 s), ``run_workers`` still processes what the
+    inbox stored: its sessions pass the gate."""
+    like = peer.activity("bob", "Like", NOTE)
+    assert (await peer.deliver(client, "/inbox", like)).status_code == 202
+    monkeypatch.setattr(dbmod, "SESSION_GATE_WAIT", 30.0)
+    release, stop = asyncio.Event(), asyncio.Event()
+    held = 0
+
+    async def request() -> None:
+        nonlocal held
+        async with services.db.session():
+            held += 1
+            await release.wait()
+
+    requests = [asyncio.create_task(request()) for _ in range(dbmod.SQLITE_SESSION_GATE)]
+    workers = None
+    try:
+        while held < dbmod.SQLITE_SESSION_GATE:
+            await asyncio.sleep(0.001)
+        workers = asyncio.create_task(run_workers(services, stop))  # type: ignore[arg-type]
+
+        async def processed() -> None:
+            dbmod.exempt_from_gate()  # this task's own reads, not the workers'
+            while {i.state for i in await inbox_items(services)} == {"pending"}:
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(asyncio.create_task(processed()), timeout=10)
+        assert held == dbmod.SQLITE_SESSION_GATE  # every place still taken meanwhile
+    finally:
+        release.set()
+        stop.set()
+        await asyncio.gather(*requests)
+        if workers is not None:
+            await workers
