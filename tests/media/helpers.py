@@ -6,6 +6,7 @@ The byte-level helpers (chunk lists, hand-written chunks) are written independen
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import zlib
@@ -124,8 +125,11 @@ def c2pa_jumbf() -> bytes:
     return struct.pack(">I", len(jumd_box) + 8) + b"jumb" + jumd_box
 
 
+@functools.cache
 def srgb_icc() -> bytes:
-    """A real RGB ICC profile to embed."""
+    """A real RGB ICC profile to embed: made once, because its header carries the time it
+    was made, and a test comparing a profile embedded a moment ago with a fresh one
+    failed whenever the two fell in different seconds."""
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
