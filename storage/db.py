@@ -20,6 +20,8 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage import sqlite_driver
+
 
 def redacted_url(url: str) -> str:
     """A database URL safe to print or log: the password replaced by ``***`` and any
@@ -91,6 +93,8 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     kwargs: dict[str, Any] = {"echo": echo}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 10}
+        if make_url(url).get_driver_name() == "aiosqlite":
+            kwargs["module"] = sqlite_driver.dbapi_module()
         if ":memory:" not in url:
             kwargs["pool_size"] = SQLITE_POOL_SIZE
             kwargs["max_overflow"] = SQLITE_MAX_OVERFLOW

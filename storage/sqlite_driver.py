@@ -1,0 +1,142 @@
+"""aiosqlite with one thread hand-off per statement instead of four.
+
+aiosqlite runs every call on a connection's own thread and hands the result back to the
+event loop: creating a cursor, executing, fetching the rows and closing the cursor are
+four hand-offs, and SQLAlchemy makes all four for every statement. A hand-off is a queue
+put, a thread wake-up, a write to the loop's self-pipe and a pass through ``epoll``, each
+with the GIL changing hands: in the inbox worker (about ten small statements an
+activity) the hand-offs cost more than SQLite's own work (docs/performance.md).
+
+Here a cursor is made on the loop's thread (a cheap Python object; the connection is
+opened with ``check_same_thread=False`` and SQLite is built serialized), ``execute`` runs
+the statement *and* fetches its rows in one hand-off, the fetch methods answer from those
+rows, and ``close`` runs inline (the statement is already reset once its rows are read).
+Commits, rollbacks and everything else go through aiosqlite's thread as before, so
+SQLite never runs on the event loop's thread and a long query never blocks it.
+
+Plugged in as the DBAPI module of SQLAlchemy's own aiosqlite dialect (``module=``), so
+URLs, pooling, type handling and error translation are SQLAlchemy's, unchanged.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import types
+from collections.abc import Generator, Iterable, Sequence
+from typing import Any
+
+import aiosqlite
+from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
+
+__all__ = ["dbapi_module"]
+
+
+def _execute_and_fetch(cursor: sqlite3.Cursor, sql: str, parameters: Any) -> list[Any] | None:
+    """Runs on the connection's thread: the statement and, if it returns rows, all of them."""
+    cursor.execute(sql, parameters)
+    return cursor.fetchall() if cursor.description else None
+
+
+class Cursor(aiosqlite.Cursor):
+    """An aiosqlite cursor whose rows arrive with ``execute``."""
+
+    def __init__(self, conn: aiosqlite.Connection, cursor: sqlite3.Cursor) -> None:
+        super().__init__(conn, cursor)
+        self._rows: list[Any] = []
+        self._next = 0  # index of the next row to hand out
+
+    def __await__(self) -> Generator[Any, None, Cursor]:
+        """``await connection.cursor()`` works as with aiosqlite, without a hand-off."""
+        return self
+        yield  # a generator: the await never suspends
+
+    async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> Cursor:
+        rows = await self._conn._execute(
+            _execute_and_fetch, self._cursor, sql, [] if parameters is None else parameters
+        )
+        self._rows, self._next = rows if rows is not None else [], 0
+        return self
+
+    async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> Cursor:
+        self._rows, self._next = [], 0
+        return await super().executemany(sql, parameters)
+
+    async def executescript(self, sql_script: str) -> Cursor:
+        self._rows, self._next = [], 0
+        return await super().executescript(sql_script)
+
+    async def fetchone(self) -> Any:
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    async def fetchmany(self, size: int | None = None) -> Sequence[Any]:
+        start = self._next
+        self._next = min(
+            len(self._rows), start + (self._cursor.arraysize if size is None else size)
+        )
+        return self._rows[start : self._next]
+
+    async def fetchall(self) -> Sequence[Any]:
+        start, self._next = self._next, len(self._rows)
+        return self._rows[start:] if start else self._rows
+
+    async def close(self) -> None:
+        self._rows, self._next = [], 0
+        self._cursor.close()
+
+
+class Connection(aiosqlite.Connection):
+    """An aiosqlite connection whose cursors are made without a hand-off."""
+
+    def cursor(self) -> Cursor:  # type: ignore[override]
+        return Cursor(self, self._conn.cursor())
+
+    async def commit(self) -> None:
+        if self._conn.in_transaction:
+            await super().commit()
+
+    async def rollback(self) -> None:
+        """The pool rolls back every connection it takes back; after a commit, or a
+        session that only read (the driver begins a transaction at the first write),
+        there is nothing to roll back and sqlite3's own rollback would do nothing, so
+        that case costs no hand-off."""
+        if self._conn.in_transaction:
+            await super().rollback()
+
+
+def connect(database: str, *, iter_chunk_size: int = 64, **kwargs: Any) -> Connection:
+    """As ``aiosqlite.connect``; the thread is a daemon (as SQLAlchemy makes aiosqlite's)
+    so a connection the pool never closed cannot keep the process alive."""
+    kwargs["check_same_thread"] = False
+
+    def connector() -> sqlite3.Connection:
+        return sqlite3.connect(database, **kwargs)
+
+    connection = Connection(connector, iter_chunk_size)
+    connection._thread.daemon = True
+    return connection
+
+
+def _driver() -> types.SimpleNamespace:
+    names = (
+        "DatabaseError",
+        "Error",
+        "IntegrityError",
+        "NotSupportedError",
+        "OperationalError",
+        "ProgrammingError",
+        "sqlite_version",
+        "sqlite_version_info",
+    )
+    return types.SimpleNamespace(
+        **{name: getattr(aiosqlite, name) for name in names},
+        connect=connect,
+        Connection=Connection,
+    )
+
+
+def dbapi_module() -> AsyncAdapt_aiosqlite_dbapi:
+    """The module to give ``create_async_engine(..., module=...)`` for an aiosqlite URL."""
+    return AsyncAdapt_aiosqlite_dbapi(_driver(), sqlite3)

@@ -1,0 +1,102 @@
+"""The SQLite driver (``storage.sqlite_driver``): one thread hand-off per statement, none
+for a rollback with nothing to roll back, and the same results and errors as aiosqlite."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from storage import sqlite_driver
+from storage.db import Database
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'd.db'}")
+    async with database.engine.begin() as conn:
+        await conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE)")
+        await conn.exec_driver_sql(
+            "INSERT INTO t (id, name) VALUES " + ",".join(f"({i}, 'n{i}')" for i in range(1, 8))
+        )
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def handoffs(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Counts the calls that go to a connection's thread, by the function they run."""
+    seen: Counter[str] = Counter()
+    original = sqlite_driver.Connection._execute
+
+    async def counted(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        seen[getattr(fn, "__name__", repr(fn))] += 1
+        return await original(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(sqlite_driver.Connection, "_execute", counted)
+    return seen
+
+
+async def test_the_engine_uses_the_driver(db: Database) -> None:
+    async with db.engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        assert isinstance(raw.driver_connection, sqlite_driver.Connection)
+
+
+async def test_a_read_only_session_costs_one_handoff_per_statement(
+    db: Database, handoffs: Counter[str]
+) -> None:
+    async with db.session() as session:
+        await session.exec(text("SELECT 1"))  # type: ignore[call-overload]  # pool warm
+    handoffs.clear()
+    async with db.session() as session:
+        first = (await session.exec(text("SELECT name FROM t ORDER BY id"))).all()  # type: ignore[call-overload]
+        count = (await session.exec(text("SELECT count(*) FROM t"))).one()  # type: ignore[call-overload]
+    assert [row[0] for row in first] == [f"n{i}" for i in range(1, 8)]
+    assert count[0] == 7
+    # aiosqlite itself makes four per statement (cursor, execute, fetch, close) and one
+    # for the pool's rollback.
+    assert handoffs == Counter({"_execute_and_fetch": 2})
+
+
+async def test_a_write_commits_and_a_failed_one_rolls_back(
+    db: Database, handoffs: Counter[str]
+) -> None:
+    async with db.transaction() as session:
+        await session.exec(text("INSERT INTO t (id, name) VALUES (100, 'new')"))  # type: ignore[call-overload]
+    assert handoffs["commit"] == 1
+    with pytest.raises(IntegrityError):
+        async with db.transaction() as session:
+            await session.exec(text("INSERT INTO t (id, name) VALUES (101, 'kept out')"))  # type: ignore[call-overload]
+            await session.exec(text("INSERT INTO t (id, name) VALUES (102, 'new')"))  # type: ignore[call-overload]
+    assert handoffs["rollback"] >= 1
+    async with db.session() as session:
+        names = (await session.exec(text("SELECT name FROM t WHERE id >= 100"))).all()  # type: ignore[call-overload]
+    assert [row[0] for row in names] == ["new"]
+
+
+async def test_fetching_in_parts_and_streaming(db: Database) -> None:
+    async with db.engine.connect() as conn:
+        result = await conn.exec_driver_sql("SELECT id FROM t ORDER BY id")
+        assert result.fetchone() == (1,)
+        assert result.fetchmany(2) == [(2,), (3,)]
+        assert result.fetchall() == [(4,), (5,), (6,), (7,)]
+        streamed = await conn.stream(text("SELECT id FROM t ORDER BY id"))
+        ids = [row[0] async for row in streamed]
+        parts = await conn.stream(text("SELECT id FROM t ORDER BY id"))
+        chunks = [chunk async for chunk in parts.partitions(3)]
+    assert ids == list(range(1, 8))
+    assert [[row[0] for row in chunk] for chunk in chunks] == [[1, 2, 3], [4, 5, 6], [7]]
+
+
+async def test_a_statement_error_reaches_the_caller(db: Database) -> None:
+    async with db.session() as session:
+        with pytest.raises(Exception, match="no such table"):
+            await session.exec(text("SELECT * FROM missing"))  # type: ignore[call-overload]
+        again = (await session.exec(text("SELECT count(*) FROM t"))).one()  # type: ignore[call-overload]
+    assert again[0] == 7
