@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Insert, delete, insert, literal, null, union_all
+from sqlalchemy import BigInteger, Insert, bindparam, delete, insert, literal, null, union_all
 from sqlalchemy.dialects import postgresql
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -94,9 +94,21 @@ def _audience(actor_id: int, *, followers: bool) -> Any:
 async def add_post(session: AsyncSession, post: Post) -> None:
     """Lines for a new post, local or remote (stored in this transaction)."""
     await session.flush()
-    owners = _audience(post.actor_id, followers=post.visibility in FOLLOWER_VISIBILITIES)
-    rows = select(owners.c[0], _id(post.id), _id(post.id), null(), _id(post.actor_id))
-    await session.exec(_insert(rows, _dialect(session)))  # type: ignore[call-overload]
+    shape = (post.visibility in FOLLOWER_VISIBILITIES, _dialect(session))
+    stmt = _ADD_POST.get(shape)
+    if stmt is None:
+        author = bindparam("author_id", type_=BigInteger)
+        post_id = bindparam("post_id", type_=BigInteger)
+        owners = _audience(author, followers=shape[0])
+        rows = select(owners.c[0], post_id, post_id, null(), author)
+        stmt = _ADD_POST[shape] = _insert(rows, shape[1])
+    params = {"author_id": post.actor_id, "post_id": post.id}
+    await session.exec(stmt, params=params)  # type: ignore[call-overload]
+
+
+_ADD_POST: dict[tuple[bool, str], Any] = {}
+"""Built once per (followers see it, dialect): every post stored, local or from the
+inbox, runs one."""
 
 
 async def add_boost(session: AsyncSession, booster_id: int, post_id: int) -> None:

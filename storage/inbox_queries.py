@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, exists, literal, or_
+from sqlalchemy import and_, bindparam, exists, or_
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import update as sa_update
@@ -84,11 +84,19 @@ async def finish_items(
     if not item_ids:
         return
     await session.exec(  # type: ignore[call-overload]
-        sa_update(InboxItem)
-        .where(col(InboxItem.id).in_(list(item_ids)))
-        .values(state=state, processed_at=now, locked_until=None)
-        .execution_options(synchronize_session=False)
+        _FINISH_ITEMS, params={"ids": list(item_ids), "new_state": state, "now": now}
     )
+
+
+_FINISH_ITEMS = (
+    sa_update(InboxItem)
+    .where(col(InboxItem.id).in_(bindparam("ids", expanding=True)))
+    .values(state=bindparam("new_state"), processed_at=bindparam("now"), locked_until=None)
+    .execution_options(synchronize_session=False)
+)
+"""Built once, as are the other statements every processed activity runs: building a
+statement and its cache key took about a third of a small query's time in the worker
+(~100-150 of ~300-400 µs)."""
 
 
 async def record_failure(
@@ -188,27 +196,36 @@ async def local_actors_by_ap_ids(session: AsyncSession, ap_ids: Iterable[str]) -
     wanted = sorted(set(ap_ids))
     if not wanted:
         return []
-    result = await session.exec(
-        select(Actor)
-        .join(LocalUser, col(LocalUser.actor_id) == col(Actor.id), isouter=True)
-        .where(col(Actor.ap_id).in_(wanted), _active_local())
-    )
+    global _LOCAL_ACTORS_BY_AP_IDS
+    if _LOCAL_ACTORS_BY_AP_IDS is None:
+        _LOCAL_ACTORS_BY_AP_IDS = (
+            select(Actor)
+            .join(LocalUser, col(LocalUser.actor_id) == col(Actor.id), isouter=True)
+            .where(col(Actor.ap_id).in_(bindparam("ap_ids", expanding=True)), _active_local())
+        )
+    result = await session.exec(_LOCAL_ACTORS_BY_AP_IDS, params={"ap_ids": wanted})
     return list(result.all())
+
+
+_LOCAL_ACTORS_BY_AP_IDS: Any = None  # built on first use: _active_local is defined below
 
 
 async def has_local_follower(session: AsyncSession, actor_id: int) -> bool:
     """Whether any local account follows ``actor_id`` (accepted follows only)."""
-    result = await session.exec(
-        select(Follow.id)
-        .join(Actor, col(Actor.id) == col(Follow.follower_id))
-        .where(
-            col(Follow.followee_id) == actor_id,
-            col(Follow.state) == "accepted",
-            col(Actor.domain).is_(None),
-        )
-        .limit(1)
-    )
+    result = await session.exec(_HAS_LOCAL_FOLLOWER, params={"actor_id": actor_id})
     return result.first() is not None
+
+
+_HAS_LOCAL_FOLLOWER = (
+    select(Follow.id)
+    .join(Actor, col(Actor.id) == col(Follow.follower_id))
+    .where(
+        col(Follow.followee_id) == bindparam("actor_id"),
+        col(Follow.state) == "accepted",
+        col(Actor.domain).is_(None),
+    )
+    .limit(1)
+)
 
 
 # --- posts ---------------------------------------------------------------------------------
@@ -230,7 +247,10 @@ async def post_by_ap_id(session: AsyncSession, ap_id: str | None) -> Post | None
     """A post by its ActivityPub id only: the key for "do we have this note already"."""
     if not ap_id:
         return None
-    return (await session.exec(select(Post).where(Post.ap_id == ap_id))).first()
+    return (await session.exec(_POST_BY_AP_ID, params={"ap_id": ap_id})).first()
+
+
+_POST_BY_AP_ID = select(Post).where(col(Post.ap_id) == bindparam("ap_id"))
 
 
 async def post_by_reference(session: AsyncSession, ref: str | None) -> Post | None:
@@ -365,9 +385,20 @@ async def reactions_like(
 ) -> list[Like | Boost]:
     """In one query, the rows a new reaction would repeat: ``actor_id``'s on ``post_id``,
     and any other that already carries the id ``ap_id``."""
-    same = and_(col(model.actor_id) == actor_id, col(model.post_id) == post_id)
-    where = or_(same, col(model.ap_id) == ap_id) if ap_id else same
-    return list((await session.exec(select(model).where(where).limit(2))).all())
+    shape = (model, bool(ap_id))
+    stmt = _REACTIONS_LIKE.get(shape)
+    if stmt is None:
+        same = and_(
+            col(model.actor_id) == bindparam("actor_id"),
+            col(model.post_id) == bindparam("post_id"),
+        )
+        where = or_(same, col(model.ap_id) == bindparam("ap_id")) if ap_id else same
+        stmt = _REACTIONS_LIKE[shape] = select(model).where(where).limit(2)
+    params = {"actor_id": actor_id, "post_id": post_id, "ap_id": ap_id}
+    return list((await session.exec(stmt, params=params)).all())
+
+
+_REACTIONS_LIKE: dict[tuple[type, bool], Any] = {}
 
 
 async def reactions_of(
@@ -384,9 +415,14 @@ async def block_by_ap_id(session: AsyncSession, ap_id: str | None) -> Block | No
 
 async def block_between(session: AsyncSession, actor_id: int, target_id: int) -> Block | None:
     result = await session.exec(
-        select(Block).where(Block.actor_id == actor_id, Block.target_id == target_id)
+        _BLOCK_BETWEEN, params={"actor_id": actor_id, "target_id": target_id}
     )
     return result.first()
+
+
+_BLOCK_BETWEEN = select(Block).where(
+    col(Block.actor_id) == bindparam("actor_id"), col(Block.target_id) == bindparam("target_id")
+)
 
 
 async def blockers_of(session: AsyncSession, actor_ids: Iterable[int], target_id: int) -> set[int]:
@@ -394,12 +430,14 @@ async def blockers_of(session: AsyncSession, actor_ids: Iterable[int], target_id
     wanted = sorted(set(actor_ids))
     if not wanted:
         return set()
-    result = await session.exec(
-        select(Block.actor_id).where(
-            col(Block.actor_id).in_(wanted), col(Block.target_id) == target_id
-        )
-    )
+    result = await session.exec(_BLOCKERS_OF, params={"actor_ids": wanted, "target_id": target_id})
     return set(result.all())
+
+
+_BLOCKERS_OF = select(Block.actor_id).where(
+    col(Block.actor_id).in_(bindparam("actor_ids", expanding=True)),
+    col(Block.target_id) == bindparam("target_id"),
+)
 
 
 async def report_by_ap_id(session: AsyncSession, ap_id: str | None) -> Report | None:
@@ -425,14 +463,6 @@ async def ensure_notification(
     One ``INSERT ... SELECT ... WHERE NOT EXISTS`` rather than a lookup and an insert:
     every Like and reply to a local post comes through here.
     """
-    same = [
-        col(Notification.recipient_id) == recipient_id,
-        col(Notification.kind) == kind,
-        col(Notification.from_actor_id) == from_actor_id,
-        col(Notification.post_id).is_(None)
-        if post_id is None
-        else col(Notification.post_id) == post_id,
-    ]
     values = {
         "id": new_id(),
         "recipient_id": recipient_id,
@@ -442,11 +472,30 @@ async def ensure_notification(
         "read": False,
         "created_at": created_at or utcnow(),
     }
-    row = select(*(literal(v, type_=Notification.__table__.c[k].type) for k, v in values.items()))
-    result = await session.exec(  # type: ignore[call-overload]
-        sa_insert(Notification).from_select(list(values), row.where(~exists().where(*same)))
-    )
+    stmt = _ENSURE_NOTIFICATION.get(post_id is None)
+    if stmt is None:
+        stmt = _ENSURE_NOTIFICATION[post_id is None] = _ensure_notification(post_id is None)
+    result = await session.exec(stmt, params=values)  # type: ignore[call-overload]
     return bool(result.rowcount)
+
+
+_NOTIFICATION_COLUMNS = ("id", "recipient_id", "kind", "from_actor_id", "post_id", "read")
+
+
+def _ensure_notification(without_post: bool) -> Any:
+    table = Notification.__table__  # type: ignore[attr-defined]
+    names = (*_NOTIFICATION_COLUMNS, "created_at")
+    same = [
+        table.c.recipient_id == bindparam("recipient_id"),
+        table.c.kind == bindparam("kind"),
+        table.c.from_actor_id == bindparam("from_actor_id"),
+        table.c.post_id.is_(None) if without_post else table.c.post_id == bindparam("post_id"),
+    ]
+    row = select(*(bindparam(name, type_=table.c[name].type) for name in names))
+    return sa_insert(table).from_select(list(names), row.where(~exists().where(*same)))
+
+
+_ENSURE_NOTIFICATION: dict[bool, Any] = {}
 
 
 async def delete_notifications(

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.dml import Insert
@@ -66,7 +67,11 @@ class ActorRecord:
 
 
 async def actor_by_ap_id(session: AsyncSession, ap_id: str) -> Actor | None:
-    return (await session.exec(select(Actor).where(Actor.ap_id == ap_id))).first()
+    return (await session.exec(_ACTOR_BY_AP_ID, params={"ap_id": ap_id})).first()
+
+
+_ACTOR_BY_AP_ID = select(Actor).where(col(Actor.ap_id) == bindparam("ap_id"))
+"""Built once: every inbox activity looks its sender up (see storage.inbox_queries)."""
 
 
 async def actor_by_key_id(session: AsyncSession, key_id: str) -> Actor | None:
