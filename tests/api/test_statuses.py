@@ -242,3 +242,49 @@ async def test_replies_and_context(client: httpx.AsyncClient, make_token: Any) -
     assert mentions[0]["status"]["id"] == body["id"]
     history = await client.get(f"/api/v1/statuses/{root['id']}/history")
     assert len(history.json()) == 1 and "root" in history.json()[0]["content"]
+
+
+async def test_context_leaves_out_blocked_and_blocking_accounts(
+    client: httpx.AsyncClient, make_token: Any
+) -> None:
+    """As in Mastodon, a thread's context shows no post by an account the viewer blocks
+    or that blocks the viewer, in either direction of the thread; the posts around them
+    still show (the thread is walked through them)."""
+    _, alice = await make_token("alice")
+    bob_actor, bob = await make_token("bob")  # vic blocks bob
+    _, carol = await make_token("carol")  # carol blocks vic
+    _, dave = await make_token("dave")
+    vic_actor, vic = await make_token("vic")
+    _, other = await make_token("other")
+
+    async def answer(token: str, parent: dict[str, Any], text: str) -> dict[str, Any]:
+        response = await client.post(
+            "/api/v1/statuses",
+            headers=bearer(token),
+            data={"status": text, "in_reply_to_id": parent["id"]},
+        )
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    root = await post_status(client, alice, "root")
+    by_bob = await answer(bob, root, "bob answers")
+    by_carol = await answer(carol, by_bob, "carol answers bob")
+    by_dave = await answer(dave, by_carol, "dave answers carol")
+    blocked = await client.post(f"/api/v1/accounts/{bob_actor.id}/block", headers=bearer(vic))
+    assert blocked.status_code == 200 and blocked.json()["blocking"] is True
+    blocking = await client.post(f"/api/v1/accounts/{vic_actor.id}/block", headers=bearer(carol))
+    assert blocking.status_code == 200 and blocking.json()["blocking"] is True
+
+    async def context(status: dict[str, Any], token: str | None) -> tuple[list, list]:
+        headers = bearer(token) if token else {}
+        response = await client.get(f"/api/v1/statuses/{status['id']}/context", headers=headers)
+        assert response.status_code == 200, response.text
+        body = check(CONTEXT, response.json())
+        return [s["id"] for s in body["ancestors"]], [s["id"] for s in body["descendants"]]
+
+    everything = [by_bob["id"], by_carol["id"], by_dave["id"]]
+    assert await context(root, vic) == ([], [by_dave["id"]])
+    assert await context(by_dave, vic) == ([root["id"]], [])
+    for unaffected in (other, None):
+        assert await context(root, unaffected) == ([], everything)
+        assert await context(by_dave, unaffected) == ([root["id"], *everything[:2]], [])
