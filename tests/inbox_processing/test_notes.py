@@ -64,6 +64,51 @@ async def test_reply_with_image_is_stored_and_shown_under_the_post(
     assert f"{peer.base}/media/1.png" not in remote_page.text  # never hot-linked
 
 
+async def test_only_public_and_unlisted_replies_are_counted(
+    services: Services, peer: Peer, alice: Any, client: httpx.AsyncClient
+) -> None:
+    """As on Mastodon, a parent's ``replies_count`` counts only the replies everyone may
+    read: followers-only and direct replies are stored for their audience, but they add
+    nothing to the count, and deleting them takes nothing away."""
+    post = await image_post(services, alice)
+    bob = peer.add_actor("bob")
+    followers = f"{bob}/followers"
+    audiences = {
+        "public": ([PUBLIC], [followers]),
+        "unlisted": ([followers], [PUBLIC]),
+        "followers": ([followers], []),
+        "direct": ([alice.ap_id], []),
+    }
+    ap_ids = {}
+    for number, (visibility, (to, cc)) in enumerate(audiences.items(), start=1):
+        create = reply_with_image(peer, bob, post.ap_id, number=number)
+        create["object"]["to"], create["object"]["cc"] = to, cc  # the peer serves it too
+        create["to"], create["cc"] = to, cc
+        assert await process(services, create) == "done", visibility
+        ap_ids[visibility] = create["object"]["id"]
+    stored = {p.ap_id: p for p in await rows(services, Post, local=False)}
+    assert {v: stored[ap_ids[v]].visibility for v in audiences} == {v: v for v in audiences}
+
+    async def replies_count() -> int:
+        response = await client.get(f"/api/v1/statuses/{post.id}")
+        assert response.status_code == 200, response.text
+        assert (
+            response.json()["replies_count"]
+            == (await reload(services, Post, post.id)).replies_count
+        )
+        return int(response.json()["replies_count"])
+
+    assert await replies_count() == 2
+    gargron = "http://mastodon.example.org/users/gargron"
+    status = f"{gargron}/statuses/99620895606148759"
+    expected = {"followers": 2, "direct": 2, "unlisted": 1, "public": 0}
+    for number, (visibility, left) in enumerate(expected.items(), start=1):
+        delete = adapt("mastodon-delete-note.json", {status: ap_ids[visibility], gargron: bob})
+        delete["id"] = f"{bob}#delete/{number}"
+        assert await process(services, delete) == "done", visibility
+        assert await replies_count() == left, visibility
+
+
 async def test_delete_note_removes_it_with_its_files(
     services: Services, peer: Peer, make_user: Callable[..., Any]
 ) -> None:
