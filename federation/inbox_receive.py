@@ -7,10 +7,12 @@ The policy, in order (cheapest and most decisive first):
    server allowed to file activities under another server's ids could make us drop that
    server's real deliveries as duplicates. (400)
 2. The request must carry a signature (draft-cavage or RFC 9421) that verifies with the key
-   it names. The key is looked up in memory (keys that verified lately:
-   ``federation.key_cache``), then through the actor cache; when a cached key fails for a
-   reason the key decides (not a stale date or a wrong digest), it is fetched again once,
-   because keys rotate. (401 with the verifier's reason)
+   it names. What needs no key is checked first - coverage, the Date/``created``/``expires``
+   time window, the body digest - so a stale, expired or tampered request is refused
+   without looking the key up, let alone fetching it. The key is looked up in memory (keys
+   that verified lately: ``federation.key_cache``), then through the actor cache; when a
+   cached key fails for a reason the key decides, it is fetched again once, because keys
+   rotate. (401 with the verifier's reason)
 3. The key's owner - learnt from the fetched documents, never from the shape of the key id -
    must be the activity's actor. (401)
 4. The raw activity is stored as an ``inbox_item`` keyed by its id; a duplicate stores
@@ -44,9 +46,10 @@ from federation.signatures import (
     ParsedSignature,
     Rejected,
     Verified,
+    check_without_key,
     key_owner_matches,
     parse_signature,
-    verify_parsed,
+    verify_with_key,
 )
 from federation.transport import FetchError, RemoteHTTPError
 from storage import remote_queries
@@ -68,8 +71,9 @@ __all__ = [
 KEY_DEPENDENT_REASONS = frozenset(
     {"signature does not verify", "public key could not be parsed", "the actor has no key"}
 )
-"""Verification failures a newer key could cure; other reasons (dates, digests, coverage)
-fail the same with any key, so they never cause a refetch."""
+"""Verification failures a newer key could cure. Dates, digests and coverage fail the same
+with any key: they are checked before any key is looked up (``check_without_key``), so they
+never cause a fetch or a refetch."""
 
 
 class ReceiveContext(FetchContext, Protocol):
@@ -145,12 +149,11 @@ def parse_activity(body: bytes) -> IncomingActivity | str:
     return IncomingActivity(activity_id, kind, actor_id, data, text)
 
 
-def _check(
-    parsed: ParsedSignature, actor: Actor, body: bytes | None, now: datetime
-) -> Verified | Rejected:
+def _check(parsed: ParsedSignature, actor: Actor) -> Verified | Rejected:
+    """The key's part of verifying, for a signature ``check_without_key`` passed."""
     if not actor.public_key_pem:
         return Rejected("the actor has no key")
-    return verify_parsed(parsed, actor.public_key_pem, body=body, now=now)
+    return verify_with_key(parsed, actor.public_key_pem)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -176,33 +179,39 @@ async def authenticate(
 ) -> tuple[Actor, Verified] | Rejected | KeyUnavailable:
     """Verify ``parsed`` with its key's owner; a cached key that fails is refetched once.
 
-    A key that verified lately is tried from memory first (no database work). When it fails
+    What needs no key (``check_without_key``: coverage, time window, digest) is checked
+    before any lookup: a stale or expired signature, such as a captured request replayed,
+    is refused without a database read or a fetch from the claimed signer's server. A key
+    that verified lately is tried from memory first (no database work). When it fails
     for a reason the key decides, it is forgotten and the usual lookup decides: the stored
     row, then one refetch. The refetch is skipped when the key was fetched during this very
     call (a fresh document cannot be fresher) and when the failure does not depend on the key.
     """
+    refused = check_without_key(parsed, body=body, now=ctx.clock())
+    if refused is not None:
+        return refused
     remembered = ctx.key_cache.get(parsed.key_id, ctx.clock())
     if remembered is not None:
-        verdict = _check(parsed, remembered, body, ctx.clock())
+        verdict = _check(parsed, remembered)
         if isinstance(verdict, Verified):
             return remembered, verdict
         if verdict.reason not in KEY_DEPENDENT_REASONS:
             return verdict
         ctx.key_cache.forget(parsed.key_id)
-    result = await _authenticate_stored(ctx, parsed, body)
+    result = await _authenticate_stored(ctx, parsed)
     if isinstance(result, tuple):
         ctx.key_cache.put(parsed.key_id, result[0], ctx.clock())
     return result
 
 
 async def _authenticate_stored(
-    ctx: FetchContext, parsed: ParsedSignature, body: bytes | None
+    ctx: FetchContext, parsed: ParsedSignature
 ) -> tuple[Actor, Verified] | Rejected | KeyUnavailable:
     started = ctx.clock()
     owner = await _key_owner(ctx, parsed.key_id, refresh=False)
     if isinstance(owner, KeyUnavailable):
         return owner
-    verdict = _check(parsed, owner, body, ctx.clock())
+    verdict = _check(parsed, owner)
     if isinstance(verdict, Verified):
         return owner, verdict
     just_fetched = owner.fetched_at is not None and _aware(owner.fetched_at) >= _aware(started)
@@ -211,7 +220,7 @@ async def _authenticate_stored(
     owner = await _key_owner(ctx, parsed.key_id, refresh=True)
     if isinstance(owner, KeyUnavailable):
         return verdict
-    verdict = _check(parsed, owner, body, ctx.clock())
+    verdict = _check(parsed, owner)
     return (owner, verdict) if isinstance(verdict, Verified) else verdict
 
 
@@ -261,12 +270,16 @@ async def _store(ctx: ReceiveContext, activity: IncomingActivity, key_id: str) -
 async def _receive_self_delete(
     ctx: ReceiveContext, parsed: ParsedSignature, activity: IncomingActivity, body: bytes
 ) -> InboxOutcome:
-    """An account's own Delete: verified with the key we have, never fetched."""
+    """An account's own Delete: verified with the key we have, never fetched (and, like
+    every signature, checked for what needs no key before that key is looked up)."""
+    refused = check_without_key(parsed, body=body, now=ctx.clock())
+    if refused is not None:
+        return _ignored(f"delete refused before its key was looked up: {refused.reason}")
     async with ctx.db.session() as session:
         cached = await remote_queries.actor_by_key_id(session, parsed.key_id)
     if cached is None:
         return _ignored("delete of an actor we do not know")
-    verdict = _check(parsed, cached, body, ctx.clock())
+    verdict = _check(parsed, cached)
     if not isinstance(verdict, Verified) or not key_owner_matches(
         parsed.key_id, activity.actor_id, cached.ap_id
     ):

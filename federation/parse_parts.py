@@ -20,6 +20,26 @@ import nh3
 MAX_ALT_TEXT = 10_000
 """Mastodon cuts incoming alt text at 10,000 characters; so do we."""
 
+MAX_DIMENSION = 16_384
+"""The widest or tallest side a remote attachment may declare; a larger (or a fractional,
+zero or negative) width or height is dropped. The configured ``media.max_pixels`` limits
+the area and needs the configuration, so ``federation.remote_media`` checks that; this
+bound keeps a sender's number sane (and an integer column's) before anything sees it."""
+
+MAX_URL_LENGTH = 8_192
+"""Longest attachment URL kept; a longer one could not even be requested from a server
+with common request-line limits (nginx answers 414 beyond 8 KB), so it is dropped."""
+
+MAX_MEDIA_TYPE = 255
+"""Longest declared media type kept (RFC 6838: type and subtype of at most 127 characters
+each); a longer one is read as none, as a cut one would name nothing."""
+
+MAX_BLURHASH = 100
+"""Longest blurhash kept (the column's size; 9x9 components would need 166)."""
+
+_BASE83 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz#$%*+,-.:;=?@[]^_{|}~"
+"""The blurhash alphabet, in digit order (base 83)."""
+
 MAX_HASHTAGS = 30
 
 ALLOWED_TAGS = frozenset(
@@ -188,19 +208,31 @@ def pick_url(value: Any) -> tuple[str | None, str]:
     return candidates[0] if candidates else (None, "")
 
 
-def _positive_int(value: Any) -> int | None:
+def _dimension(value: Any) -> int | None:
+    """A declared width or height: a whole number from 1 to ``MAX_DIMENSION`` (an integer,
+    a float without a fraction, or a string of ASCII digits); None for anything else. A
+    string is converted only when short: Python refuses to read an integer of more than
+    4,300 digits, and a parser must answer, not raise."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float) and math.isfinite(value) and value > 0:
-        return int(value)
-    if isinstance(value, str) and value.isascii() and value.isdigit():  # not "²"
-        return int(value) or None
+    if isinstance(value, str):
+        if not (0 < len(value) <= 10 and value.isascii() and value.isdigit()):  # not "²"
+            return None
+        value = int(value)
+    if isinstance(value, float):
+        if not (math.isfinite(value) and value.is_integer()):
+            return None
+        value = int(value)
+    if isinstance(value, int) and 0 < value <= MAX_DIMENSION:
+        return value
     return None
 
 
 def _focal_point(value: Any) -> tuple[float, float] | None:
+    """Mastodon's ``focalPoint`` [x, y], each clamped into -1..1 (the image's edges); None
+    unless it is two finite numbers (JSON ``true`` is not one)."""
     items = as_list(value)
-    if len(items) != 2:
+    if len(items) != 2 or any(isinstance(v, bool) for v in items):
         return None
     try:
         x, y = (float(v) for v in items)
@@ -209,6 +241,19 @@ def _focal_point(value: Any) -> tuple[float, float] | None:
     if not (math.isfinite(x) and math.isfinite(y)):
         return None
     return max(-1.0, min(1.0, x)), max(-1.0, min(1.0, y))
+
+
+def _blurhash(value: Any) -> str | None:
+    """A blurhash that can be decoded: base 83 throughout, and exactly as long as its first
+    character's component counts say (4 + 2 x columns x rows), at most ``MAX_BLURHASH``.
+    Anything else would fail, or draw garbage, in every client that shows it."""
+    if not isinstance(value, str) or not 6 <= len(value) <= MAX_BLURHASH:
+        return None
+    if not set(value) <= set(_BASE83):
+        return None
+    size = _BASE83.index(value[0])
+    columns, rows = size % 9 + 1, size // 9 + 1
+    return value if len(value) == 4 + 2 * columns * rows else None
 
 
 def _kind(type_name: str, media_type: str) -> str:
@@ -225,22 +270,23 @@ def parse_attachment(value: Any) -> ParsedAttachment | None:
     if not isinstance(value, dict):
         return None
     url, url_mime = pick_url(value.get("url") or value.get("href"))
-    if not url or origin(url) is None:
+    if not url or len(url) > MAX_URL_LENGTH or origin(url) is None:
         return None
     declared = value.get("mediaType")
     media_type = declared if isinstance(declared, str) and declared else url_mime
+    if len(media_type) > MAX_MEDIA_TYPE:
+        media_type = ""
     # Mastodon reads ``summary`` first, then ``name``; either may be null.
     alt = (text_of(value.get("summary")) or text_of(value.get("name"))).strip()
-    blurhash = value.get("blurhash")
     return ParsedAttachment(
         url=url,
         media_type=media_type,
         kind=_kind(type_of(value), media_type),
         alt=alt[:MAX_ALT_TEXT],
-        blurhash=blurhash if isinstance(blurhash, str) and 6 <= len(blurhash) <= 100 else None,
+        blurhash=_blurhash(value.get("blurhash")),
         focal_point=_focal_point(value.get("focalPoint")),
-        width=_positive_int(value.get("width")),
-        height=_positive_int(value.get("height")),
+        width=_dimension(value.get("width")),
+        height=_dimension(value.get("height")),
     )
 
 

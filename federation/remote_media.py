@@ -11,9 +11,11 @@ When that fails (the file is gone, too big, not an image we accept, a video), th
 attachment row is kept with ``remote_url`` only and no blob keys. That row is the
 "not available" marker: the web's media view sees no keys and shows the static
 placeholder instead of the remote URL, while the sender's blurhash, size and alt text
-still describe what is missing. The layering keeps ``services`` out of reach here, so this
-module calls ``media.pipeline.process_image`` with the same limits and semaphore
-``services.posts.process_upload`` uses.
+still describe what is missing (each checked first: ``federation.parse`` drops a size
+or blurhash that is not sane and keeps a focal point inside the image, and
+``declared_size`` drops a size larger than we would accept in an image). The layering
+keeps ``services`` out of reach here, so this module calls ``media.pipeline.process_image``
+with the same limits and semaphore ``services.posts.process_upload`` uses.
 """
 
 from __future__ import annotations
@@ -68,14 +70,15 @@ class RemoteMediaBatch:
     ) -> MediaAttachment:
         """A ``MediaAttachment`` for ``parsed`` (not added to any session): with local files
         when the image could be fetched and processed, else a remote-only placeholder row."""
+        width, height = declared_size(parsed, self.services.config.media.max_pixels)
         row = MediaAttachment(
             id=new_id(),
             actor_id=actor_id,
             position=position,
             media_type=parsed.kind if parsed.kind != "unknown" else "image",
             original_mime=parsed.media_type[:64],
-            width=parsed.width or 0,
-            height=parsed.height or 0,
+            width=width,
+            height=height,
             blurhash=parsed.blurhash,
             description=parsed.alt,
             focal_x=parsed.focal_point[0] if parsed.focal_point else None,
@@ -127,6 +130,17 @@ class RemoteMediaBatch:
         """Remove the files this batch created that no committed row references."""
         await release_blobs(self.services, set(self.created))
         self.created.clear()
+
+
+def declared_size(parsed: ParsedAttachment, max_pixels: int) -> tuple[int, int]:
+    """The width and height a placeholder row takes on the sender's word: both sides (each
+    already a sane number, ``federation.parse``) with no more pixels than an image we would
+    accept (``media.max_pixels``), else (0, 0), "unknown". One side alone would make a
+    zero or made-up aspect ratio; a copied image's own size replaces these."""
+    width, height = parsed.width, parsed.height
+    if width is None or height is None or width * height > max_pixels:
+        return 0, 0
+    return width, height
 
 
 def blob_keys(media: Iterable[MediaAttachment]) -> set[str]:

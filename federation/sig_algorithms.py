@@ -31,7 +31,9 @@ __all__ = [
     "VerifyKey",
     "candidates_for_key",
     "cavage_algorithms",
+    "cavage_label_reason",
     "key_fits",
+    "rfc9421_alg_reason",
     "rfc9421_algorithms",
     "sign_with",
     "verify_with",
@@ -149,30 +151,47 @@ _CAVAGE_LABELS = {
 }
 
 
+def cavage_label_reason(label: str | None, covered: tuple[str, ...]) -> str | None:
+    """Why a draft-cavage ``algorithm`` label can never verify, whatever the key; else None.
+
+    ``rsa-sha1`` and other legacy labels are refused outright. As the draft requires (and
+    Mastodon enforces), ``(created)``/``(expires)`` are not allowed with the explicit
+    ``rsa-``/``ecdsa-`` labels. Needs no key, so a verifier can refuse before fetching one.
+    """
+    if label is None or label == "hs2019":
+        return None
+    if label not in _CAVAGE_LABELS:
+        return f"unsupported algorithm {label}"
+    for pseudo in ("(created)", "(expires)"):
+        if pseudo in covered and label.startswith(("rsa-", "ecdsa-")):
+            return f"{pseudo} cannot be used with {label}"
+    return None
+
+
 def cavage_algorithms(
     label: str | None, covered: tuple[str, ...], key: VerifyKey
 ) -> tuple[str, ...] | str:
     """Algorithms to try for a draft-cavage ``algorithm`` label, or a reason to refuse.
 
     ``hs2019`` (and an absent label) means "derive it from the key": with RSA that is
-    PKCS#1 v1.5/SHA-256 in practice, PSS/SHA-512 in theory, so both are tried. ``rsa-sha1``
-    and other legacy labels are refused outright. As the draft requires (and Mastodon
-    enforces), ``(created)``/``(expires)`` are not allowed with the explicit ``rsa-``/``ecdsa-``
-    labels.
+    PKCS#1 v1.5/SHA-256 in practice, PSS/SHA-512 in theory, so both are tried. Labels are
+    refused as :func:`cavage_label_reason` says.
     """
     if isinstance(key, bytes):
         return "HMAC secrets are not used with draft-cavage signatures"
-    if label is None or label == "hs2019":
-        names = candidates_for_key(key)
-    elif label in _CAVAGE_LABELS:
-        names = _CAVAGE_LABELS[label]
-        for pseudo in ("(created)", "(expires)"):
-            if pseudo in covered and label.startswith(("rsa-", "ecdsa-")):
-                return f"{pseudo} cannot be used with {label}"
-    else:
-        return f"unsupported algorithm {label}"
+    reason = cavage_label_reason(label, covered)
+    if reason is not None:
+        return reason
+    names = candidates_for_key(key) if label is None or label == "hs2019" else _CAVAGE_LABELS[label]
     fitting = tuple(name for name in names if key_fits(name, key))
     return fitting or f"key type does not match algorithm {label or 'hs2019'}"
+
+
+def rfc9421_alg_reason(alg: str | None) -> str | None:
+    """Why an RFC 9421 ``alg`` parameter can never verify, whatever the key; else None."""
+    if alg is not None and alg not in RFC9421_ALGORITHMS:
+        return f"unsupported algorithm {alg}"
+    return None
 
 
 def rfc9421_algorithms(alg: str | None, key: VerifyKey) -> tuple[str, ...] | str:
@@ -183,8 +202,9 @@ def rfc9421_algorithms(alg: str | None, key: VerifyKey) -> tuple[str, ...] | str
     """
     if alg is None:
         return candidates_for_key(key) or "unsupported key type"
-    if alg not in RFC9421_ALGORITHMS:
-        return f"unsupported algorithm {alg}"
+    reason = rfc9421_alg_reason(alg)
+    if reason is not None:
+        return reason
     if not key_fits(alg, key):
         return f"key type does not match algorithm {alg}"
     return (alg,)

@@ -3,11 +3,12 @@
 Two schemes are in use: draft-cavage-http-signatures-12 (``Signature:`` header; what Mastodon
 and almost everyone else sends today) and RFC 9421 (``Signature-Input`` + ``Signature``).
 
-Verification is split in two on purpose. :func:`parse_signature` reads the headers, builds the
-exact signing string / signature base and exposes ``key_id`` - the caller then looks the key up
-or fetches the actor asynchronously (this module does no network or database work) - and
-:func:`verify_parsed` checks the cryptography, the time window, the body digest and which
-parts of the request are covered. Verification returns data (:class:`Verified` or
+Verification is split up on purpose. :func:`parse_signature` reads the headers, builds the
+exact signing string / signature base and exposes ``key_id``; :func:`check_without_key` checks
+what needs no key (which parts of the request are covered, the time window, the body digest);
+the caller then looks the key up or fetches the actor asynchronously (this module does no
+network or database work) and :func:`verify_with_key` checks the cryptography.
+:func:`verify_parsed` is both checks in one. Verification returns data (:class:`Verified` or
 :class:`Rejected` with a short human reason) instead of raising, so the inbox can log the reason
 and the policy layer decides what a rejection means (401, retry after a key refresh, ...).
 
@@ -32,6 +33,8 @@ from federation.keys import PublicKey, load_private_key, load_public_key
 from federation.sig_algorithms import (
     VerifyKey,
     cavage_algorithms,
+    cavage_label_reason,
+    rfc9421_alg_reason,
     rfc9421_algorithms,
     sign_with,
     verify_with,
@@ -53,11 +56,13 @@ __all__ = [
     "Rejected",
     "Scheme",
     "Verified",
+    "check_without_key",
     "key_owner_matches",
     "parse_http_date",
     "parse_signature",
     "sign_request",
     "verify_parsed",
+    "verify_with_key",
 ]
 
 Scheme = Literal["cavage", "rfc9421"]
@@ -327,6 +332,70 @@ def _timing_reason(
     return None
 
 
+def check_without_key(
+    parsed: ParsedSignature,
+    *,
+    body: bytes | None,
+    now: datetime,
+    max_skew: timedelta = timedelta(hours=1),
+    max_future: timedelta = timedelta(minutes=5),
+    require_headers: bool = True,
+) -> Rejected | None:
+    """Everything about a parsed signature that needs no key; None when it all passes.
+
+    An algorithm no key could verify, the coverage an inbox needs, the time window (covered
+    Date, ``created``, ``expires``), the body digest and a decodable signature value. A
+    verifier runs this before it looks the signer's key up or fetches it, so a stale,
+    expired or tampered request is refused without a database read or an outbound request:
+    replaying a captured request, or sending one that names any key id, must not make this
+    server fetch from the claimed signer's server. Parameters are as :func:`verify_parsed`.
+    """
+    now = _aware(now)
+    if parsed.scheme == "cavage":
+        reason = cavage_label_reason(parsed.algorithm, parsed.covered)
+    else:
+        reason = rfc9421_alg_reason(parsed.algorithm)
+    reason = (
+        reason
+        or (_coverage_reason(parsed, body) if require_headers else None)
+        or _timing_reason(parsed, now, max_skew, max_future)
+    )
+    has_digest = "digest" in parsed.header_lines or "content-digest" in parsed.header_lines
+    if reason is None and (has_digest or (require_headers and body)):
+        reason = check_digest_lines(parsed.header_lines, body)
+    if reason is None and parsed.signature is None:
+        reason = "malformed signature value"
+    return Rejected(reason) if reason is not None else None
+
+
+def verify_with_key(
+    parsed: ParsedSignature, public_key_pem_or_obj: str | bytes | PublicKey
+) -> Verified | Rejected:
+    """The key's part of :func:`verify_parsed`: for a signature :func:`check_without_key`
+    passed. Every reason it gives such a signature depends on the key (a newer key could
+    cure it)."""
+    try:
+        key = _coerce_key(public_key_pem_or_obj)
+    except ValueError:
+        return Rejected("public key could not be parsed")
+    if parsed.scheme == "cavage":
+        algorithms = cavage_algorithms(parsed.algorithm, parsed.covered, key)
+    else:
+        algorithms = rfc9421_algorithms(parsed.algorithm, key)
+    if isinstance(algorithms, str):
+        return Rejected(algorithms)
+    if parsed.signature is None:
+        return Rejected("malformed signature value")
+    data = _to_bytes(parsed.signing_string)
+    for algorithm in algorithms:
+        if verify_with(algorithm, key, data, parsed.signature, parsed.scheme):
+            created = parsed.created
+            if created is None and _covers_date(parsed):
+                created = parse_http_date(combined(parsed.header_lines, "date"))
+            return Verified(parsed.key_id, parsed.scheme, algorithm, parsed.covered, created)
+    return Rejected("signature does not verify")
+
+
 def verify_parsed(
     parsed: ParsedSignature,
     public_key_pem_or_obj: str | bytes | PublicKey,
@@ -344,37 +413,18 @@ def verify_parsed(
     coverage an inbox needs (method/target, host, date or created, and the body digest when
     there is a body); turn it off only to check specification examples. Covered dates and
     ``created`` must lie within ``max_skew`` in the past / ``max_future`` ahead of ``now``.
-    Checks run cheapest first; the signature itself is verified last.
+    What needs no key is checked first (:func:`check_without_key`), then the key's part
+    (:func:`verify_with_key`); the signature itself is verified last.
     """
-    now = _aware(now)
-    try:
-        key = _coerce_key(public_key_pem_or_obj)
-    except ValueError:
-        return Rejected("public key could not be parsed")
-    if parsed.scheme == "cavage":
-        algorithms = cavage_algorithms(parsed.algorithm, parsed.covered, key)
-    else:
-        algorithms = rfc9421_algorithms(parsed.algorithm, key)
-    if isinstance(algorithms, str):
-        return Rejected(algorithms)
-    reason = (_coverage_reason(parsed, body) if require_headers else None) or _timing_reason(
-        parsed, now, max_skew, max_future
+    refused = check_without_key(
+        parsed,
+        body=body,
+        now=now,
+        max_skew=max_skew,
+        max_future=max_future,
+        require_headers=require_headers,
     )
-    has_digest = "digest" in parsed.header_lines or "content-digest" in parsed.header_lines
-    if reason is None and (has_digest or (require_headers and body)):
-        reason = check_digest_lines(parsed.header_lines, body)
-    if reason is not None:
-        return Rejected(reason)
-    if parsed.signature is None:
-        return Rejected("malformed signature value")
-    data = _to_bytes(parsed.signing_string)
-    for algorithm in algorithms:
-        if verify_with(algorithm, key, data, parsed.signature, parsed.scheme):
-            created = parsed.created
-            if created is None and _covers_date(parsed):
-                created = parse_http_date(combined(parsed.header_lines, "date"))
-            return Verified(parsed.key_id, parsed.scheme, algorithm, parsed.covered, created)
-    return Rejected("signature does not verify")
+    return refused or verify_with_key(parsed, public_key_pem_or_obj)
 
 
 def _host_for(url: str) -> tuple[str, str]:

@@ -265,11 +265,7 @@ async def insert_post(
         session.add(media)
     await _set_tags(session, post, fields.caption)
     await mq.replace_mentions(session, post.id, mentioning.mentioned(mentions))
-    if in_reply_to is not None:
-        parent = await session.get(Post, in_reply_to.id)
-        if parent is not None:
-            parent.replies_count += 1
-            session.add(parent)
+    await q.count_reply(session, post, +1)
     await home_feed.add_post(session, post)
     await federate.post_created(services, session, author, post)
     return post
@@ -302,7 +298,11 @@ async def edit_post(
         post.content_html = mentioning.render(services, fields.caption, resolved)
         post.content_warning = fields.content_warning.strip()
         post.sensitive = fields.sensitive or bool(post.content_warning)
+        counted = q.counts_as_reply(post)
         post.visibility = fields.visibility
+        if post.in_reply_to_id is not None and q.counts_as_reply(post) != counted:
+            # the parent counts public and unlisted replies only: keep it true to them
+            await q.add_to_replies_count(session, post.in_reply_to_id, -1 if counted else 1)
         post.prompt = fields.prompt.strip()
         post.model_name = fields.model_name.strip()
         post.edited_at = services.clock()
@@ -332,11 +332,7 @@ async def delete_post(
             raise Forbidden("This is not your post.")
         media = (await q.attachments_for(session, [post.id])).get(post.id, [])
         keys = {k for m in media for k in (m.original_key, m.display_key, m.thumb_key) if k}
-        if post.in_reply_to_id is not None:
-            parent = await session.get(Post, post.in_reply_to_id)
-            if parent is not None and parent.replies_count > 0:
-                parent.replies_count -= 1
-                session.add(parent)
+        await q.count_reply(session, post, -1)
         if post.local:
             session.add(
                 Tombstone(ap_id=post.ap_id, former_type="Note", deleted_at=services.clock())

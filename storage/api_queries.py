@@ -402,6 +402,29 @@ async def descendants(session: AsyncSession, post: Post, *, limit: int = 60) -> 
     return found
 
 
+async def shown_in_thread(
+    session: AsyncSession, posts: list[Post], viewer_id: int | None
+) -> list[Post]:
+    """The posts of a thread (``ancestors``, ``descendants``) the viewer may see, in order.
+
+    The audience check of ``can_view`` (``_visible_to``) and the block check of every
+    timeline (``_not_blocked``: neither the viewer nor the author blocks the other), in one
+    query for the whole thread. A thread is walked through the posts this drops, so a reply
+    to a hidden post still shows, as in Mastodon's context.
+    """
+    if not posts:
+        return []
+    result = await session.exec(
+        select(col(Post.id)).where(
+            col(Post.id).in_([p.id for p in posts]),
+            _visible_to(viewer_id),
+            _not_blocked(viewer_id, col(Post.actor_id)),
+        )
+    )
+    shown = set(result.all())
+    return [p for p in posts if p.id in shown]
+
+
 async def boost_entry(session: AsyncSession, boost_id: int) -> Entry | None:
     booster = BOOSTER
     result = await session.exec(

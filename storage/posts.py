@@ -304,6 +304,36 @@ async def profile_account(
     return (row[0], int(row[1]), int(row[2])) if row else None
 
 
+COUNTED_REPLY_VISIBILITIES = frozenset({"public", "unlisted"})
+"""Replies a parent's ``replies_count`` counts. As on Mastodon, only those anyone may
+read: the count is shown to everyone, and followers-only or direct replies would tell
+people who cannot see them that they exist."""
+
+
+def counts_as_reply(post: Post) -> bool:
+    """Whether ``post`` is a reply its parent's ``replies_count`` counts."""
+    return post.in_reply_to_id is not None and post.visibility in COUNTED_REPLY_VISIBILITIES
+
+
+async def add_to_replies_count(session: AsyncSession, parent_id: int, change: int) -> None:
+    """Move a parent's ``replies_count`` by ``change``, never below zero (a parent gone
+    meanwhile changes nothing)."""
+    parent = await session.get(Post, parent_id)
+    if parent is not None:
+        parent.replies_count = max(0, parent.replies_count + change)
+        session.add(parent)
+
+
+async def count_reply(session: AsyncSession, post: Post, change: int) -> None:
+    """Count a reply in its parent (``change`` +1 when it is stored, -1 when it goes), if
+    it is one that counts. Storing and deleting both ask this, with the post as it is, so
+    a reply that was never counted is never taken away; a change of visibility between a
+    counted and an uncounted one is the caller's to carry over (``add_to_replies_count``).
+    """
+    if counts_as_reply(post) and post.in_reply_to_id is not None:
+        await add_to_replies_count(session, post.in_reply_to_id, change)
+
+
 async def can_view(session: AsyncSession, post: Post, viewer_id: int | None) -> bool:
     if post.visibility in ("public", "unlisted") or post.actor_id == viewer_id:
         return True

@@ -21,6 +21,7 @@ from federation.parse import ParsedNote, parse_note, plain_text, same_origin, vi
 from federation.remote_media import RemoteMediaBatch, blob_keys, release_blobs
 from storage import home_feed
 from storage import inbox_queries as q
+from storage import posts as posts_q
 from storage.federation_models import Mention
 from storage.ids import new_id
 from storage.models import Actor, Post
@@ -164,9 +165,7 @@ async def store_note(ctx: InboxContext, note: ParsedNote, author: Actor) -> Post
             await q.set_post_hashtags(session, post.id, note.hashtags, fresh=True)
             await home_feed.add_post(session, post)
             await _notify_and_mention(session, ctx, post, note, parent)
-            if parent is not None:
-                parent.replies_count += 1
-                session.add(parent)
+            await posts_q.count_reply(session, post, +1)  # public and unlisted replies only
         return post
     except BaseException:
         await batch.discard()
@@ -190,16 +189,13 @@ async def store_with_ancestors(
 
 
 async def delete_post_rows(session: AsyncSession, post: Post) -> set[str]:
-    """Delete a post, its attachments and its parent's reply count; return the blob keys
-    to release after commit. Likes, boosts, mentions and notifications go with the row
-    (foreign keys cascade); replies keep their ``in_reply_to_ap_id``."""
+    """Delete a post, its attachments and its place in its parent's reply count (when it
+    was counted: ``storage.posts.count_reply``); return the blob keys to release after
+    commit. Likes, boosts, mentions and notifications go with the row (foreign keys
+    cascade); replies keep their ``in_reply_to_ap_id``."""
     media = await q.media_of(session, post.id)
     keys = blob_keys(media)
-    if post.in_reply_to_id is not None:
-        parent = await session.get(Post, post.in_reply_to_id)
-        if parent is not None and parent.replies_count > 0:
-            parent.replies_count -= 1
-            session.add(parent)
+    await posts_q.count_reply(session, post, -1)
     for item in media:
         await session.delete(item)
     await session.delete(post)

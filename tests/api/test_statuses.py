@@ -14,7 +14,7 @@ from services.context import Services
 from storage.federation_models import Delivery, OutboxActivity
 from storage.ids import new_id
 from storage.models import Actor, Follow, MediaAttachment, Post
-from tests.api.conftest import bearer, post_status, snapshot, upload
+from tests.api.conftest import PASSWORD, bearer, post_status, snapshot, upload
 from tests.api.schemas import (
     ACCOUNT,
     CONTEXT,
@@ -24,6 +24,7 @@ from tests.api.schemas import (
     check,
     list_of,
 )
+from tests.conftest import csrf_from, sign_in
 from tests.imagegen import A1111_PARAMETERS, png_bytes
 from tests.web.helpers import publish
 
@@ -242,3 +243,95 @@ async def test_replies_and_context(client: httpx.AsyncClient, make_token: Any) -
     assert mentions[0]["status"]["id"] == body["id"]
     history = await client.get(f"/api/v1/statuses/{root['id']}/history")
     assert len(history.json()) == 1 and "root" in history.json()[0]["content"]
+
+
+async def test_only_public_and_unlisted_replies_are_counted(
+    client: httpx.AsyncClient, make_token: Any
+) -> None:
+    """As on Mastodon, ``replies_count`` counts the replies everyone may read: a
+    followers-only reply neither adds to it nor, deleted, takes from it, and a reply whose
+    visibility is edited (on the web form) moves in or out of the count."""
+    _, alice = await make_token("alice")
+    _, bob = await make_token("bob")
+    root = await post_status(client, alice, "root")
+
+    async def reply(visibility: str) -> str:
+        response = await client.post(
+            "/api/v1/statuses",
+            headers=bearer(bob),
+            data={"status": visibility, "in_reply_to_id": root["id"], "visibility": visibility},
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["visibility"] == visibility
+        return str(response.json()["id"])
+
+    async def replies_count() -> int:
+        response = await client.get(f"/api/v1/statuses/{root['id']}", headers=bearer(alice))
+        return int(response.json()["replies_count"])
+
+    private = await reply("private")
+    assert await replies_count() == 0
+    unlisted = await reply("unlisted")
+    public = await reply("public")
+    assert await replies_count() == 2
+    gone = await client.delete(f"/api/v1/statuses/{private}", headers=bearer(bob))
+    assert gone.status_code == 200, gone.text
+    assert await replies_count() == 2
+
+    assert (await sign_in(client, "bob", PASSWORD)).status_code == 303
+    for visibility, expected in (("followers", 1), ("unlisted", 2), ("followers", 1)):
+        path = f"/@bob/{public}/edit"
+        form = {"csrf_token": await csrf_from(client, path), "caption": "edited"}
+        edited = await client.post(path, data={**form, "visibility": visibility})
+        assert edited.status_code == 303, edited.text
+        assert await replies_count() == expected, visibility
+    for status_id, expected in ((public, 1), (unlisted, 0)):
+        gone = await client.delete(f"/api/v1/statuses/{status_id}", headers=bearer(bob))
+        assert gone.status_code == 200, gone.text
+        assert await replies_count() == expected
+
+
+async def test_context_leaves_out_blocked_and_blocking_accounts(
+    client: httpx.AsyncClient, make_token: Any
+) -> None:
+    """As in Mastodon, a thread's context shows no post by an account the viewer blocks
+    or that blocks the viewer, in either direction of the thread; the posts around them
+    still show (the thread is walked through them)."""
+    _, alice = await make_token("alice")
+    bob_actor, bob = await make_token("bob")  # vic blocks bob
+    _, carol = await make_token("carol")  # carol blocks vic
+    _, dave = await make_token("dave")
+    vic_actor, vic = await make_token("vic")
+    _, other = await make_token("other")
+
+    async def answer(token: str, parent: dict[str, Any], text: str) -> dict[str, Any]:
+        response = await client.post(
+            "/api/v1/statuses",
+            headers=bearer(token),
+            data={"status": text, "in_reply_to_id": parent["id"]},
+        )
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    root = await post_status(client, alice, "root")
+    by_bob = await answer(bob, root, "bob answers")
+    by_carol = await answer(carol, by_bob, "carol answers bob")
+    by_dave = await answer(dave, by_carol, "dave answers carol")
+    blocked = await client.post(f"/api/v1/accounts/{bob_actor.id}/block", headers=bearer(vic))
+    assert blocked.status_code == 200 and blocked.json()["blocking"] is True
+    blocking = await client.post(f"/api/v1/accounts/{vic_actor.id}/block", headers=bearer(carol))
+    assert blocking.status_code == 200 and blocking.json()["blocking"] is True
+
+    async def context(status: dict[str, Any], token: str | None) -> tuple[list, list]:
+        headers = bearer(token) if token else {}
+        response = await client.get(f"/api/v1/statuses/{status['id']}/context", headers=headers)
+        assert response.status_code == 200, response.text
+        body = check(CONTEXT, response.json())
+        return [s["id"] for s in body["ancestors"]], [s["id"] for s in body["descendants"]]
+
+    everything = [by_bob["id"], by_carol["id"], by_dave["id"]]
+    assert await context(root, vic) == ([], [by_dave["id"]])
+    assert await context(by_dave, vic) == ([root["id"]], [])
+    for unaffected in (other, None):
+        assert await context(root, unaffected) == ([], everything)
+        assert await context(by_dave, unaffected) == ([root["id"], *everything[:2]], [])

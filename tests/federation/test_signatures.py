@@ -19,6 +19,7 @@ from federation.signatures import (
     ParsedSignature,
     Rejected,
     Verified,
+    check_without_key,
     key_owner_matches,
     parse_http_date,
     parse_signature,
@@ -403,6 +404,31 @@ def test_created_pseudo_header_is_refused_with_rsa_sha256(rsa_pair: tuple[str, s
         extra={"created": str(int(NOW.timestamp()))},
     )
     assert _verify(headers, rsa_pair[1]) == Rejected("(created) cannot be used with rsa-sha256")
+
+
+def test_date_window_and_labels_are_checked_without_a_key(rsa_pair: tuple[str, str]) -> None:
+    """A stale or future Date, an unsupported label and ``(created)`` with ``rsa-sha256``
+    are refused by ``check_without_key``: no key has to be looked up or fetched for them."""
+
+    def keyless(headers: dict[str, str]) -> Rejected | None:
+        parsed = parse_signature("POST", "/users/bob/inbox", headers)
+        assert isinstance(parsed, ParsedSignature), parsed
+        return check_without_key(parsed, body=BODY, now=NOW)
+
+    window = Rejected("date outside the allowed window")
+    assert keyless(_post(rsa_pair, now=NOW - timedelta(hours=2))) == window
+    assert keyless(_post(rsa_pair, now=NOW + timedelta(minutes=10))) == window
+    assert keyless(_with_algorithm(_post(rsa_pair), "rsa-sha1")) == Rejected(
+        "unsupported algorithm rsa-sha1"
+    )
+    created = _cavage(
+        _base_headers(),
+        "(request-target) host (created) digest",
+        rsa_pair[0],
+        extra={"created": str(int(NOW.timestamp()))},
+    )
+    assert keyless(created) == Rejected("(created) cannot be used with rsa-sha256")
+    assert keyless(_post(rsa_pair)) is None
 
 
 def test_created_without_parameter_is_rejected(rsa_pair: tuple[str, str]) -> None:

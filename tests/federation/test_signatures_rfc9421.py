@@ -15,8 +15,10 @@ from federation.signatures import (
     ParsedSignature,
     Rejected,
     Verified,
+    check_without_key,
     parse_signature,
     verify_parsed,
+    verify_with_key,
 )
 
 NOW = datetime(2025, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -159,6 +161,38 @@ def test_time_window(ed_key: ed25519.Ed25519PrivateKey) -> None:
     undated = _sign(_headers(), _params(created=None), ed_key, "ed25519")
     assert _verify(undated, public) == Rejected("signature has no created time")
     assert isinstance(_verify(undated, public, require_headers=False), Verified)
+
+
+def test_the_window_and_all_else_keyless_is_checked_without_a_key(
+    ed_key: ed25519.Ed25519PrivateKey,
+) -> None:
+    """``check_without_key`` refuses what no key could make valid, so a verifier can refuse
+    it before looking the key up or fetching it; what passes is then the key's to decide."""
+
+    def keyless(headers: dict[str, str], body: bytes | None = BODY) -> Rejected | None:
+        parsed = parse_signature("POST", PATH, headers)
+        assert isinstance(parsed, ParsedSignature), parsed
+        return check_without_key(parsed, body=body, now=NOW)
+
+    refused = {
+        "created time outside the allowed window": _params(created=CREATED - 7200),
+        "signature has expired": _params(extra=f";expires={CREATED - 1}"),
+        "signature has no created time": _params(created=None),
+        "unsupported algorithm rsa-sha1": _params(extra=';alg="rsa-sha1"'),
+    }
+    for reason, signature_input in refused.items():
+        assert keyless(_sign(_headers(), signature_input, ed_key, "ed25519")) == Rejected(reason)
+    fresh = _sign(_headers(), _params(), ed_key, "ed25519")
+    assert keyless(fresh, body=b"{}") == Rejected("content-digest does not match body")
+    assert keyless({**fresh, "Signature": "sig1=:Y2Fi...ZA==:"}) == Rejected(
+        "malformed signature value"
+    )
+    assert keyless(fresh) is None
+    parsed = parse_signature("POST", PATH, fresh)
+    assert isinstance(parsed, ParsedSignature)
+    assert isinstance(verify_with_key(parsed, public_pem_for(ed_key)), Verified)
+    other = public_pem_for(ed25519.Ed25519PrivateKey.generate())
+    assert verify_with_key(parsed, other) == Rejected("signature does not verify")
 
 
 @pytest.mark.parametrize(

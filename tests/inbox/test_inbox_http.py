@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import httpx
+import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -60,13 +61,22 @@ def cavage_headers(peer: FakePeer, path: str, digest_of: bytes) -> dict[str, str
     return headers
 
 
-def rfc9421_headers(peer: FakePeer, url: str, body: bytes) -> dict[str, str]:
-    """An RFC 9421 signature (rsa-v1_5-sha256) built from the RFC's rules by hand."""
+def rfc9421_headers(
+    peer: FakePeer,
+    url: str,
+    body: bytes,
+    *,
+    created: datetime | None = None,
+    expires: datetime | None = None,
+) -> dict[str, str]:
+    """An RFC 9421 signature (rsa-v1_5-sha256) built from the RFC's rules by hand, created
+    now unless ``created`` says otherwise, with an ``expires`` parameter when given."""
     content_digest = f"sha-256=:{sha256_b64(body)}:"
-    created = int(datetime.now(UTC).timestamp())
+    created_at = int((created or datetime.now(UTC)).timestamp())
+    until = f";expires={int(expires.timestamp())}" if expires is not None else ""
     params = (
         '("@method" "@target-uri" "content-digest" "content-type")'
-        f';created={created};keyid="{peer.key_id("bob")}";alg="rsa-v1_5-sha256"'
+        f';created={created_at}{until};keyid="{peer.key_id("bob")}";alg="rsa-v1_5-sha256"'
     )
     base = "\n".join(
         [
@@ -260,16 +270,60 @@ async def test_hand_written_cavage_signature_is_accepted(
     assert await inbox_count(services) == 1
 
 
-async def test_stale_date_is_401(
-    client: httpx.AsyncClient, services: Services, peer: FakePeer
+@pytest.mark.parametrize("offset", [timedelta(hours=-2), timedelta(minutes=10)])
+async def test_stale_or_future_date_is_401_without_fetching_the_key(
+    client: httpx.AsyncClient, services: Services, peer: FakePeer, offset: timedelta
 ) -> None:
-    two_hours_ago = datetime.now(UTC) - timedelta(hours=2)
+    """A draft-cavage signature whose Date is outside the window (a replayed capture, or a
+    forged request naming anyone's key) is refused before its key is looked up: no request
+    goes to the server the key id names."""
     response = await peer.deliver(
-        client, "/inbox", peer.activity("bob", "Like", NOTE), now=two_hours_ago
+        client, "/inbox", peer.activity("bob", "Like", NOTE), now=datetime.now(UTC) + offset
     )
     assert response.status_code == 401
     assert response.json() == {"error": "date outside the allowed window"}
+    assert peer.fetches == []
     assert await inbox_count(services) == 0
+
+
+@pytest.mark.parametrize(
+    ("created", "expires", "reason"),
+    [
+        (timedelta(hours=-2), None, "created time outside the allowed window"),
+        (timedelta(minutes=10), None, "created time outside the allowed window"),
+        (timedelta(minutes=-10), timedelta(minutes=-5), "signature has expired"),
+    ],
+)
+async def test_rfc9421_signature_outside_its_window_is_401_without_fetching_the_key(
+    client: httpx.AsyncClient,
+    services: Services,
+    peer: FakePeer,
+    created: timedelta,
+    expires: timedelta | None,
+    reason: str,
+) -> None:
+    """RFC 9421 ``created``/``expires`` are read before the key is needed, so a stale or
+    expired signature costs the signer's server no fetch; the same request made now is
+    accepted (the refusal is the window's doing)."""
+    body = json.dumps(peer.activity("bob", "Like", NOTE)).encode()
+    now = datetime.now(UTC)
+    headers = rfc9421_headers(
+        peer,
+        "http://gallery.test/inbox",
+        body,
+        created=now + created,
+        expires=now + expires if expires is not None else None,
+    )
+    response = await client.post("/inbox", content=body, headers=headers)
+    assert response.status_code == 401
+    assert response.json() == {"error": reason}
+    assert peer.fetches == []
+    assert await inbox_count(services) == 0
+
+    fresh = rfc9421_headers(peer, "http://gallery.test/inbox", body)
+    accepted = await client.post("/inbox", content=body, headers=fresh)
+    assert accepted.status_code == 202, accepted.text
+    assert len(peer.fetches_of("/users/bob")) == 1
 
 
 async def test_actor_other_than_key_owner_is_401(

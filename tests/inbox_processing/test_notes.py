@@ -64,6 +64,89 @@ async def test_reply_with_image_is_stored_and_shown_under_the_post(
     assert f"{peer.base}/media/1.png" not in remote_page.text  # never hot-linked
 
 
+async def test_only_public_and_unlisted_replies_are_counted(
+    services: Services, peer: Peer, alice: Any, client: httpx.AsyncClient
+) -> None:
+    """As on Mastodon, a parent's ``replies_count`` counts only the replies everyone may
+    read: followers-only and direct replies are stored for their audience, but they add
+    nothing to the count, and deleting them takes nothing away."""
+    post = await image_post(services, alice)
+    bob = peer.add_actor("bob")
+    followers = f"{bob}/followers"
+    audiences = {
+        "public": ([PUBLIC], [followers]),
+        "unlisted": ([followers], [PUBLIC]),
+        "followers": ([followers], []),
+        "direct": ([alice.ap_id], []),
+    }
+    ap_ids = {}
+    for number, (visibility, (to, cc)) in enumerate(audiences.items(), start=1):
+        create = reply_with_image(peer, bob, post.ap_id, number=number)
+        create["object"]["to"], create["object"]["cc"] = to, cc  # the peer serves it too
+        create["to"], create["cc"] = to, cc
+        assert await process(services, create) == "done", visibility
+        ap_ids[visibility] = create["object"]["id"]
+    stored = {p.ap_id: p for p in await rows(services, Post, local=False)}
+    assert {v: stored[ap_ids[v]].visibility for v in audiences} == {v: v for v in audiences}
+
+    async def replies_count() -> int:
+        response = await client.get(f"/api/v1/statuses/{post.id}")
+        assert response.status_code == 200, response.text
+        assert (
+            response.json()["replies_count"]
+            == (await reload(services, Post, post.id)).replies_count
+        )
+        return int(response.json()["replies_count"])
+
+    assert await replies_count() == 2
+    gargron = "http://mastodon.example.org/users/gargron"
+    status = f"{gargron}/statuses/99620895606148759"
+    expected = {"followers": 2, "direct": 2, "unlisted": 1, "public": 0}
+    for number, (visibility, left) in enumerate(expected.items(), start=1):
+        delete = adapt("mastodon-delete-note.json", {status: ap_ids[visibility], gargron: bob})
+        delete["id"] = f"{bob}#delete/{number}"
+        assert await process(services, delete) == "done", visibility
+        assert await replies_count() == left, visibility
+
+
+async def test_declared_sizes_focal_points_and_blurhashes_are_checked(
+    services: Services, peer: Peer, alice: Any, client: httpx.AsyncClient
+) -> None:
+    """Videos are not copied, so their rows keep what the sender declared: a side that is
+    no sane number (here one too large for an integer column, which failed the whole
+    Create) is dropped, an area over ``media.max_pixels`` too, a focal point is kept
+    inside the image and a blurhash no client could decode is left out."""
+    post = await image_post(services, alice)
+    bob = peer.add_actor("bob")
+    create = reply_with_image(peer, bob, post.ap_id)
+
+    def video(number: int, **declared: Any) -> dict[str, Any]:
+        url = f"{peer.base}/media/{number}.mp4"
+        return {"type": "Document", "mediaType": "video/mp4", "url": url, **declared}
+
+    create["object"]["attachment"] = [
+        video(1, width=1e20, height=10**30, blurhash="UBL_:rOpGG-oBUNG<qRj2so|=eE1w^n4S5NH"),
+        video(2, width=16_000, height=16_000, focalPoint=[4, -7]),  # 256 megapixels
+        video(3, width="1280", height=720, focalPoint=[0.25, -0.5], blurhash="00AAAA"),
+        video(4, width=640),  # one side alone gives no aspect ratio
+    ]
+    assert await process(services, create) == "done"
+    [reply] = await rows(services, Post, local=False)
+    media = sorted(await rows(services, MediaAttachment, post_id=reply.id), key=_position)
+    assert [(m.width, m.height) for m in media] == [(0, 0), (0, 0), (1280, 720), (0, 0)]
+    assert [(m.focal_x, m.focal_y) for m in media][:3] == [(None, None), (1, -1), (0.25, -0.5)]
+    assert [m.blurhash for m in media] == [None, None, "00AAAA", None]
+    assert not any(m.original_key for m in media)  # placeholders: videos are not copied
+    shown = await client.get(f"/api/v1/statuses/{reply.id}")
+    assert shown.status_code == 200, shown.text
+    metas = [a["meta"] for a in shown.json()["media_attachments"]]
+    assert metas[2]["original"]["width"] == 1280 and metas[1]["focus"] == {"x": 1, "y": -1}
+
+
+def _position(media: MediaAttachment) -> int:
+    return media.position
+
+
 async def test_delete_note_removes_it_with_its_files(
     services: Services, peer: Peer, make_user: Callable[..., Any]
 ) -> None:

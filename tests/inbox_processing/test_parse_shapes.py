@@ -19,6 +19,7 @@ from federation.parse import (
     sanitize_html,
     visibility_of,
 )
+from federation.parse_parts import MAX_DIMENSION, MAX_URL_LENGTH
 from federation.vocab import PUBLIC
 
 NOTE = "https://remote.example/notes/1"
@@ -89,12 +90,79 @@ def test_alt_text_comes_from_summary_or_name() -> None:
         ([0.1], None),
         ("middle", None),
         ([float("nan"), 0], None),
+        ([True, 0], None),  # JSON true is no coordinate
+        (["1e999", 0], None),
         (None, None),
     ],
 )
 def test_focal_points(focal: Any, expected: tuple[float, float] | None) -> None:
     parsed = parse_attachment({"type": "Image", "url": "https://r/x.png", "focalPoint": focal})
     assert parsed is not None and parsed.focal_point == expected
+
+
+@pytest.mark.parametrize(
+    ("declared", "expected"),
+    [
+        (640, 640),
+        ("640", 640),
+        (640.0, 640),
+        (MAX_DIMENSION, MAX_DIMENSION),
+        (MAX_DIMENSION + 1, None),
+        (10**30, None),  # would not even fit an integer column
+        (1e20, None),
+        ("9" * 5_000, None),  # int() refuses over 4,300 digits: must not raise
+        (0, None),
+        (-480, None),
+        ("-480", None),
+        (640.5, None),
+        (0.5, None),
+        (float("inf"), None),
+        (float("nan"), None),
+        (True, None),
+        ("²", None),
+        ("", None),
+        ("640px", None),
+        ([640], None),
+        (None, None),
+    ],
+)
+def test_declared_width_and_height_are_sane_or_dropped(declared: Any, expected: int | None) -> None:
+    parsed = parse_attachment(
+        {"type": "Image", "url": "https://r/x.png", "width": declared, "height": declared}
+    )
+    assert parsed is not None and (parsed.width, parsed.height) == (expected, expected)
+
+
+@pytest.mark.parametrize(
+    ("blurhash", "kept"),
+    [
+        ("UBL_:rOpGG-oBUNG,qRj2so|=eE1w^n4S5NH", True),  # 4x4 components: 36 characters
+        ("00AAAA", True),  # 1x1: the shortest there is
+        ("UBL_:rOpGG-oBUNG,qRj2so|=eE1w^n4S5N", False),  # one character short of 4x4
+        ("UBL_:rOpGG-oBUNG,qRj2so|=eE1w^n4S5NHH", False),
+        ("UBL_:rOpGG-oBUNG,qRj2so|=eE1w^n4S5N<", False),  # not base 83
+        ("UBL_:rOpGG-oBUNG,qRj2so|=eE1w^n4S5N ", False),
+        ("|" + "A" * 165, False),  # 9x9 is decodable but longer than the column
+        ("00AAA", False),
+        (12345678, False),
+        (None, False),
+    ],
+)
+def test_blurhash_must_be_decodable(blurhash: Any, kept: bool) -> None:
+    parsed = parse_attachment({"type": "Image", "url": "https://r/x.png", "blurhash": blurhash})
+    assert parsed is not None and parsed.blurhash == (blurhash if kept else None)
+
+
+def test_overlong_url_and_media_type() -> None:
+    long_url = "https://r.example/" + "a" * MAX_URL_LENGTH
+    assert parse_attachment({"type": "Image", "url": long_url}) is None
+    fits = "https://r.example/" + "a" * (MAX_URL_LENGTH - len("https://r.example/"))
+    kept = parse_attachment({"type": "Image", "url": fits})
+    assert kept is not None and kept.url == fits
+    odd = parse_attachment(
+        {"type": "Image", "url": "https://r/x.png", "mediaType": "image/" + "x" * 300}
+    )
+    assert odd is not None and odd.media_type == "" and odd.kind == "image"
 
 
 def test_unusable_attachments_are_skipped() -> None:

@@ -8,6 +8,7 @@ fetching the signer's key from that server, as it would in production.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -46,7 +47,14 @@ async def remote(services: Services) -> AsyncIterator[FakePeer]:
     await services.close()  # the client that fetched the signers' keys
 
 
-def signed(peer: FakePeer, name: str, path: str, *, private_pem: str | None = None) -> dict:
+def signed(
+    peer: FakePeer,
+    name: str,
+    path: str,
+    *,
+    private_pem: str | None = None,
+    now: datetime | None = None,
+) -> dict:
     return sign_request(
         "GET",
         f"{BASE}{path}",
@@ -54,6 +62,7 @@ def signed(peer: FakePeer, name: str, path: str, *, private_pem: str | None = No
         None,
         key_id=peer.key_id(name),
         private_key_pem=private_pem or peer.actors[name].private_pem,
+        now=now,
     )
 
 
@@ -99,6 +108,22 @@ async def test_posts_need_a_valid_signature(
 
     browser = await client.get(page_path, headers={"accept": BROWSER})
     assert browser.status_code == 200 and "text/html" in browser.headers["content-type"]
+
+
+@secure_mode
+async def test_a_stale_signed_fetch_is_refused_without_fetching_the_key(
+    client: httpx.AsyncClient, alice: Actor, remote: FakePeer
+) -> None:
+    """A signed GET whose Date is outside the window proves nothing, and finding that out
+    needs no key: nothing is fetched from the server the key id names."""
+    await publish_post(client)
+    path = "/users/alice/outbox"
+    two_hours_ago = datetime.now(UTC) - timedelta(hours=2)
+    stale = await get(client, path, signed(remote, "bob", path, now=two_hours_ago))
+    assert stale.status_code == 401
+    assert remote.fetches == []
+    assert (await get(client, path, signed(remote, "bob", path))).status_code == 200
+    assert len(remote.fetches_of("/users/bob")) == 1
 
 
 @secure_mode

@@ -185,19 +185,14 @@ async def delete(ctx: Ctx) -> dict:
 
 @endpoint(auth="optional", scope="read:statuses")
 async def context(ctx: Ctx) -> dict:
+    """The thread around a status, without posts the viewer may not see and without those
+    of accounts the viewer blocks or that block the viewer (Mastodon leaves both out; this
+    server has no mutes)."""
     viewer = ctx.viewer_id
     async with ctx.svc.db.session() as session:
         entry = await entry_for(session, ctx.path_id(), viewer)
-        above = [
-            p
-            for p in await aq.ancestors(session, entry.post)
-            if await q.can_view(session, p, viewer)
-        ]
-        below = [
-            p
-            for p in await aq.descendants(session, entry.post)
-            if await q.can_view(session, p, viewer)
-        ]
+        above = await aq.shown_in_thread(session, await aq.ancestors(session, entry.post), viewer)
+        below = await aq.shown_in_thread(session, await aq.descendants(session, entry.post), viewer)
         rendered = await render.statuses(
             session, ctx.svc, await render.entries_for_posts(session, above + below), viewer
         )
