@@ -335,3 +335,33 @@ async def test_context_leaves_out_blocked_and_blocking_accounts(
     for unaffected in (other, None):
         assert await context(root, unaffected) == ([], everything)
         assert await context(by_dave, unaffected) == ([root["id"], *everything[:2]], [])
+
+
+async def test_a_status_is_not_found_for_someone_its_author_blocks(
+    client: httpx.AsyncClient, make_token: Any, services: Services
+) -> None:
+    """Mastodon's StatusPolicy: a public status is a 404 to an account its author blocks,
+    and to everyone once its author is suspended; other readers still see it."""
+    alice_actor, alice = await make_token("alice")
+    bob_actor, bob = await make_token("bob")
+    _, carol = await make_token("carol")
+    status = await post_status(client, alice, "not for bob")
+    blocked = await client.post(f"/api/v1/accounts/{bob_actor.id}/block", headers=bearer(alice))
+    assert blocked.status_code == 200, blocked.text
+
+    async def status_code(token: str | None, path: str = "") -> int:
+        headers = bearer(token) if token else {}
+        response = await client.get(f"/api/v1/statuses/{status['id']}{path}", headers=headers)
+        return response.status_code
+
+    assert await status_code(bob) == 404
+    assert await status_code(bob, "/context") == 404
+    favourite = await client.post(f"/api/v1/statuses/{status['id']}/favourite", headers=bearer(bob))
+    assert favourite.status_code == 404
+    assert await status_code(carol) == 200 and await status_code(None) == 200
+    async with services.db.transaction() as session:
+        row = await session.get(Actor, alice_actor.id)
+        assert row is not None
+        row.suspended = True
+        session.add(row)
+    assert await status_code(carol) == 404 and await status_code(None) == 404

@@ -19,6 +19,7 @@ from services import posts as post_service
 from services.posts import PostFields
 from storage import api_queries as aq
 from storage import posts as q
+from storage import social_queries
 from storage.models import Actor, Boost, Like, Post
 from tessera.errors import InvalidInput, NotFound
 from web.api import entities as E
@@ -30,16 +31,33 @@ from web.ids import parse_id
 VISIBILITY_IN = {"public": "public", "unlisted": "unlisted", "private": "followers"}
 
 
+async def _may_see(
+    session: AsyncSession, post: Post, author: Actor | None, viewer_id: int | None
+) -> bool:
+    """Mastodon's rule for showing one status: not when its author is suspended here, nor
+    to someone its author blocks (a 404, as for a post that does not exist), and otherwise
+    by its audience."""
+    if author is None or author.suspended:
+        return False
+    if (
+        viewer_id is not None
+        and viewer_id != author.id
+        and await social_queries.block_between(session, author.id, viewer_id) is not None
+    ):
+        return False
+    return await q.can_view(session, post, viewer_id)
+
+
 async def entry_for(session: AsyncSession, status_id: int, viewer_id: int | None) -> aq.Entry:
     """The status with this id (a post, or a boost of one) if the viewer may see it."""
     post = await session.get(Post, status_id)
     if post is not None:
         author = await session.get(Actor, post.actor_id)
-        if author is not None and await q.can_view(session, post, viewer_id):
+        if author is not None and await _may_see(session, post, author, viewer_id):
             return aq.Entry(post=post, author=author, cursor=post.id)
         raise NotFound("Record not found")
     found = await aq.boost_entry(session, status_id)
-    if found is not None and await q.can_view(session, found.post, viewer_id):
+    if found is not None and await _may_see(session, found.post, found.author, viewer_id):
         return found
     raise NotFound("Record not found")
 
