@@ -1,0 +1,5 @@
+"""``tests/web/test_posts.py`` again, on PostgreSQL (see this folder's conftest)."""
+
+from __future__ import annotations
+
+from tests.web.test_posts import *  # noqa: F403  (its tests)
