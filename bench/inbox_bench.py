@@ -40,8 +40,9 @@ WARM_SENDERS = 64
 
 def _counts(run: Run) -> dict[str, int]:
     if run.quick:
-        return {"1": 200, "8": 600, "32": 600, "cold": 200, "profile": 400}
-    return {"1": 600, "8": 3000, "32": 3000, "cold": 1000, "profile": 1500}
+        return {"1": 200, "8": 600, "32": 600, "cold": 200, "profile": 1200}
+    # the profile's load must outlast the profile (3 s at ~1,500 deliveries a second)
+    return {"1": 600, "8": 3000, "32": 3000, "cold": 1000, "profile": 6000}
 
 
 def _jobs(
@@ -200,9 +201,9 @@ async def run_inbox(run: Run, section: Section) -> None:
                 )
             )
         )
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.3)
         profile = await profile_pid(
-            server.process.pid, run.scaled(4.0, 2.0), run.work / "profile-inbox.txt"
+            server.process.pid, run.scaled(3.0, 1.0), run.work / "profile-inbox.txt"
         )
         await load
         bare_port = free_port()
