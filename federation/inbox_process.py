@@ -34,6 +34,7 @@ from federation.handlers import actors, follows, moderation, notes, reactions
 from federation.handlers.base import DONE, IGNORED, InboxContext, InboxServices
 from federation.parse import NOTE_TYPES, first, id_of, parse_activity, type_of
 from storage import inbox_queries as q
+from storage.sqlite_driver import read_inline
 
 __all__ = [
     "LOCK_FOR",
@@ -354,6 +355,7 @@ async def run_forever(services: InboxServices, stop: asyncio.Event, *, idle: flo
     short rest costs little and new deliveries wait at most that long). A pass that fails
     as a whole (the database briefly unavailable) is logged and tried again after the
     rest; items themselves never escape ``run_once``."""
+    read_inline()  # this task's point lookups skip the SQLite thread's hand-off
     wake = _wakers.setdefault(services.db, asyncio.Event())
     stopping = asyncio.ensure_future(stop.wait())
     try:

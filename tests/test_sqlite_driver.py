@@ -3,6 +3,7 @@ for a rollback with nothing to roll back, and the same results and errors as aio
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -100,3 +101,24 @@ async def test_a_statement_error_reaches_the_caller(db: Database) -> None:
             await session.exec(text("SELECT * FROM missing"))  # type: ignore[call-overload]
         again = (await session.exec(text("SELECT count(*) FROM t"))).one()  # type: ignore[call-overload]
     assert again[0] == 7
+
+
+async def test_reads_run_inline_where_asked_and_writes_never(
+    db: Database, handoffs: Counter[str]
+) -> None:
+    """``read_inline`` (the inbox processor's task): its SELECTs skip the hand-off, its
+    writes and commits do not; other tasks are unaffected."""
+
+    async def worker() -> list[str]:
+        sqlite_driver.read_inline()
+        async with db.transaction() as session:
+            names = (await session.exec(text("SELECT name FROM t WHERE id < 3 ORDER BY id"))).all()  # type: ignore[call-overload]
+            await session.exec(text("INSERT INTO t (id, name) VALUES (50, 'w')"))  # type: ignore[call-overload]
+        return [row[0] for row in names]
+
+    assert await asyncio.create_task(worker()) == ["n1", "n2"]
+    assert handoffs == Counter({"_execute_and_fetch": 1, "commit": 1})  # the INSERT
+    handoffs.clear()
+    async with db.session() as session:  # this task never asked
+        await session.exec(text("SELECT count(*) FROM t"))  # type: ignore[call-overload]
+    assert handoffs == Counter({"_execute_and_fetch": 1})
