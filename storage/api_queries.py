@@ -407,9 +407,9 @@ async def shown_in_thread(
 ) -> list[Post]:
     """The posts of a thread (``ancestors``, ``descendants``) the viewer may see, in order.
 
-    The audience check of ``can_view`` (``_visible_to``) and the block check of every
-    timeline (``_not_blocked``: neither the viewer nor the author blocks the other), in one
-    query for the whole thread. A thread is walked through the posts this drops, so a reply
+    The audience check of ``can_view`` (``_visible_to``), the block check of every
+    timeline (``_not_blocked``: neither the viewer nor the author blocks the other) and no
+    suspended author, in one query for the whole thread. A thread is walked through the posts this drops, so a reply
     to a hidden post still shows, as in Mastodon's context.
     """
     if not posts:
@@ -419,6 +419,7 @@ async def shown_in_thread(
             col(Post.id).in_([p.id for p in posts]),
             _visible_to(viewer_id),
             _not_blocked(viewer_id, col(Post.actor_id)),
+            ~exists().where(col(Actor.id) == col(Post.actor_id), col(Actor.suspended)),
         )
     )
     shown = set(result.all())

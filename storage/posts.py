@@ -10,7 +10,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import and_, exists, func, not_, or_
+from sqlalchemy import and_, case, exists, func, not_, or_
+from sqlalchemy import update as sa_update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import col, select
@@ -317,11 +318,16 @@ def counts_as_reply(post: Post) -> bool:
 
 async def add_to_replies_count(session: AsyncSession, parent_id: int, change: int) -> None:
     """Move a parent's ``replies_count`` by ``change``, never below zero (a parent gone
-    meanwhile changes nothing)."""
-    parent = await session.get(Post, parent_id)
-    if parent is not None:
-        parent.replies_count = max(0, parent.replies_count + change)
-        session.add(parent)
+    meanwhile changes nothing). One ``UPDATE`` computing from the stored count, so two
+    replies counted at once (another process, or PostgreSQL's READ COMMITTED) both count;
+    a read, a change in Python and a write could lose one."""
+    moved = col(Post.replies_count) + change
+    await session.exec(  # type: ignore[call-overload]
+        sa_update(Post)
+        .where(col(Post.id) == parent_id)
+        .values(replies_count=case((moved < 0, 0), else_=moved))
+        .execution_options(synchronize_session="fetch")
+    )
 
 
 async def count_reply(session: AsyncSession, post: Post, change: int) -> None:

@@ -11,8 +11,11 @@ Here a cursor is made on the loop's thread (a cheap Python object; the connectio
 opened with ``check_same_thread=False`` and SQLite is built serialized), ``execute`` runs
 the statement *and* fetches its rows in one hand-off, the fetch methods answer from those
 rows, and ``close`` runs inline (the statement is already reset once its rows are read).
-Commits, rollbacks and everything else go through aiosqlite's thread as before, so
-SQLite never runs on the event loop's thread and a long query never blocks it.
+Commits, rollbacks and everything else go through aiosqlite's thread as before. SQLite
+runs on the event loop's thread only for the reads of a task that asked for it
+(``read_inline``: the inbox processor's index lookups), so a long query never blocks it.
+The fetch methods serve the rows read with the statement, server-side cursors (``stream``)
+included: nothing here streams results larger than memory.
 
 Plugged in as the DBAPI module of SQLAlchemy's own aiosqlite dialect (``module=``), so
 URLs, pooling, type handling and error translation are SQLAlchemy's, unchanged.
@@ -20,16 +23,17 @@ URLs, pooling, type handling and error translation are SQLAlchemy's, unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import types
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any
 
 import aiosqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 
-__all__ = ["dbapi_module", "read_inline"]
+__all__ = ["dbapi_module", "read_inline", "reads_on_thread"]
 
 
 def _execute_and_fetch(cursor: sqlite3.Cursor, sql: str, parameters: Any) -> list[Any] | None:
@@ -53,6 +57,7 @@ class Cursor(aiosqlite.Cursor):
 
     async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> Cursor:
         values = [] if parameters is None else parameters
+        self._rows, self._next = [], 0
         if _reads_inline.get() and sql.lstrip()[:6].upper() == "SELECT":
             rows = _execute_and_fetch(self._cursor, sql, values)
         else:
@@ -101,15 +106,33 @@ def read_inline() -> None:
     microseconds, about seven of the ten statements an activity makes, and each
     hand-off costs more than the read (a thread wake-up and a pass through the loop,
     ~100 µs here). A read never waits for SQLite's write lock in WAL mode, so it cannot
-    hold the loop behind another writer; writes and commits still go to the thread."""
+    hold the loop behind another writer; writes and commits still go to the thread. (A
+    reader can still meet a busy database while a crashed writer's WAL is recovered or a
+    truncating checkpoint runs: rare, and then it waits on the loop's thread.) Work that
+    reads without bounds opts out with ``reads_on_thread``."""
     _reads_inline.set(True)
+
+
+@contextlib.contextmanager
+def reads_on_thread() -> Iterator[None]:
+    """Within this block, reads go to the connection's thread again (for work whose reads
+    are not bounded point lookups, such as deleting an account's every post)."""
+    token = _reads_inline.set(False)
+    try:
+        yield
+    finally:
+        _reads_inline.reset(token)
 
 
 class Connection(aiosqlite.Connection):
     """An aiosqlite connection whose cursors are made without a hand-off."""
 
     def cursor(self) -> Cursor:  # type: ignore[override]
-        return Cursor(self, self._conn.cursor())
+        if self._connection is None:
+            # What aiosqlite raises inside its own cursor call, as the DBAPI error the
+            # dialect knows as a disconnect (SQLAlchemy then drops the connection).
+            raise sqlite3.OperationalError("no active connection")
+        return Cursor(self, self._connection.cursor())
 
     async def commit(self) -> None:
         if self._conn.in_transaction:

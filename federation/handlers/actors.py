@@ -25,6 +25,7 @@ from federation.remote_actors import parse_actor
 from storage import inbox_queries as q
 from storage import remote_queries
 from storage.models import Actor, Boost, Like, Post
+from storage.sqlite_driver import reads_on_thread
 
 
 async def on_update_actor(ctx: InboxContext) -> str:
@@ -67,19 +68,21 @@ async def on_delete_actor(ctx: InboxContext) -> str:
     if not actor_url or ctx.activity.object_id != actor_url or ctx.is_local(actor_url):
         return IGNORED
     keys: set[str] = set()
-    async with ctx.services.db.transaction() as session:
-        actor = await q.actor_by_ap_id(session, actor_url)
-        if actor is None or actor.domain is None:
-            return IGNORED  # never heard of them: nothing to remove
-        await _drop_reactions(session, actor.id)
-        for post in await q.posts_of(session, actor.id):
-            keys |= await delete_post_rows(session, post)
-        await q.delete_follows_of(session, actor.id)
-        await q.delete_blocks_of(session, actor.id)
-        await q.delete_notifications_from(session, actor.id)
-        row = await session.get(Actor, actor.id)
-        if row is not None:
-            row.suspended = True
-            session.add(row)
+    # every post, reaction and follow of the account: reads without bound, off the loop
+    with reads_on_thread():
+        async with ctx.services.db.transaction() as session:
+            actor = await q.actor_by_ap_id(session, actor_url)
+            if actor is None or actor.domain is None:
+                return IGNORED  # never heard of them: nothing to remove
+            await _drop_reactions(session, actor.id)
+            for post in await q.posts_of(session, actor.id):
+                keys |= await delete_post_rows(session, post)
+            await q.delete_follows_of(session, actor.id)
+            await q.delete_blocks_of(session, actor.id)
+            await q.delete_notifications_from(session, actor.id)
+            row = await session.get(Actor, actor.id)
+            if row is not None:
+                row.suspended = True
+                session.add(row)
     await release_blobs(ctx.services, keys)
     return DONE

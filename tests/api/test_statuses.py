@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from services.context import Services
 from storage.federation_models import Delivery, OutboxActivity
 from storage.ids import new_id
-from storage.models import Actor, Follow, MediaAttachment, Post
+from storage.models import Actor, Follow, Like, MediaAttachment, Post
 from tests.api.conftest import PASSWORD, bearer, post_status, snapshot, upload
 from tests.api.schemas import (
     ACCOUNT,
@@ -346,22 +346,47 @@ async def test_a_status_is_not_found_for_someone_its_author_blocks(
     bob_actor, bob = await make_token("bob")
     _, carol = await make_token("carol")
     status = await post_status(client, alice, "not for bob")
+    carols = await post_status(client, carol, "a thread alice answers")
+    answer = await client.post(
+        "/api/v1/statuses",
+        headers=bearer(alice),
+        data={"status": "alice answers", "in_reply_to_id": carols["id"]},
+    )
+    assert answer.status_code == 200, answer.text
+    for mark in ("favourite", "bookmark"):  # before the block: bob's own records
+        done = await client.post(f"/api/v1/statuses/{status['id']}/{mark}", headers=bearer(bob))
+        assert done.status_code == 200, done.text
     blocked = await client.post(f"/api/v1/accounts/{bob_actor.id}/block", headers=bearer(alice))
     assert blocked.status_code == 200, blocked.text
 
-    async def status_code(token: str | None, path: str = "") -> int:
+    async def status_code(token: str | None, path: str = "", post: str = "GET") -> int:
         headers = bearer(token) if token else {}
-        response = await client.get(f"/api/v1/statuses/{status['id']}{path}", headers=headers)
+        url = f"/api/v1/statuses/{status['id']}{path}"
+        response = await client.request(post, url, headers=headers)
         return response.status_code
+
+    async def thread_ids(token: str | None) -> list[str]:
+        headers = bearer(token) if token else {}
+        response = await client.get(f"/api/v1/statuses/{carols['id']}/context", headers=headers)
+        assert response.status_code == 200, response.text
+        return [s["id"] for s in response.json()["descendants"]]
 
     assert await status_code(bob) == 404
     assert await status_code(bob, "/context") == 404
-    favourite = await client.post(f"/api/v1/statuses/{status['id']}/favourite", headers=bearer(bob))
-    assert favourite.status_code == 404
+    assert await status_code(bob, "/favourite", "POST") == 404
+    # Undoing what was one's own before the block still works.
+    assert await status_code(bob, "/unfavourite", "POST") == 200
+    assert await status_code(bob, "/unbookmark", "POST") == 200
+    async with services.db.session() as session:
+        likes = (await session.exec(select(Like).where(Like.actor_id == bob_actor.id))).all()
+    assert likes == []
     assert await status_code(carol) == 200 and await status_code(None) == 200
+    assert await thread_ids(None) == [answer.json()["id"]]
     async with services.db.transaction() as session:
         row = await session.get(Actor, alice_actor.id)
         assert row is not None
         row.suspended = True
         session.add(row)
     assert await status_code(carol) == 404 and await status_code(None) == 404
+    assert await status_code(carol, "/unfavourite", "POST") == 404  # nothing of carol's
+    assert await thread_ids(carol) == [] and await thread_ids(None) == []

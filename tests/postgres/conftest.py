@@ -168,7 +168,10 @@ def config(
     asyncio.run(pg_cluster.admin(f"CREATE DATABASE {name} TEMPLATE {pg_template}"))
     overrides = dict(config_overrides)
     overrides["database"] = {**overrides.get("database", {}), "url": pg_cluster.url(name)}
-    yield make_config(tmp_path, **overrides)
+    try:
+        yield make_config(tmp_path, **overrides)
+    finally:  # after the services that used it have closed (they depend on this fixture)
+        asyncio.run(pg_cluster.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
 @pytest.fixture(autouse=True)

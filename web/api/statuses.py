@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 from starlette.routing import Route
@@ -21,6 +22,7 @@ from storage import api_queries as aq
 from storage import posts as q
 from storage import social_queries
 from storage.models import Actor, Boost, Like, Post
+from storage.oauth_models import Bookmark
 from tessera.errors import InvalidInput, NotFound
 from web.api import entities as E
 from web.api import render
@@ -217,13 +219,34 @@ async def context(ctx: Ctx) -> dict:
     return E.context(rendered[: len(above)], rendered[len(above) :])
 
 
+async def _own_mark(session: AsyncSession, kind: str, ctx: Ctx) -> int | None:
+    """The post the path's status names (a post, or a boost of one), if the viewer has
+    liked, boosted or bookmarked it (``kind``); else None."""
+    status_id = ctx.path_id()
+    boost = None if await session.get(Post, status_id) else await session.get(Boost, status_id)
+    post_id = boost.post_id if boost is not None else status_id
+    model: Any = {"like": Like, "boost": Boost, "mark": Bookmark}[kind]
+    found = await session.exec(
+        select(model.id).where(model.actor_id == ctx.me.id, model.post_id == post_id)
+    )
+    return post_id if found.first() is not None else None
+
+
 def _reaction(kind: str, on: bool):  # type: ignore[no-untyped-def]
     scope = {"like": "write:favourites", "boost": "write:statuses", "mark": "write:bookmarks"}[kind]
 
     @endpoint(auth="user", scope=scope)
     async def handler(ctx: Ctx) -> dict:
+        own: int | None = None
         async with ctx.svc.db.session() as session:
-            post_id = (await entry_for(session, ctx.path_id(), ctx.me.id)).post.id
+            try:
+                post_id = (await entry_for(session, ctx.path_id(), ctx.me.id)).post.id
+            except NotFound:
+                # Undoing one's own like, boost or bookmark stays possible after the author
+                # blocks one or is suspended (as on Mastodon): the record is one's own.
+                if on or (own := await _own_mark(session, kind, ctx)) is None:
+                    raise
+                post_id = own
         if kind == "like":
             await post_service.set_like(ctx.svc, ctx.me, post_id, on)
         elif kind == "boost":
@@ -235,6 +258,13 @@ def _reaction(kind: str, on: bool):  # type: ignore[no-untyped-def]
                     return await _render(ctx, boost)
         else:
             await api_posts.set_bookmark(ctx.svc, ctx.me, post_id, on)
+        if own is not None:  # the status as it is now, though the viewer may no longer see it
+            async with ctx.svc.db.session() as session:
+                post = await session.get(Post, own)
+                author = await session.get(Actor, post.actor_id) if post is not None else None
+            if post is None or author is None:
+                raise NotFound("Record not found")
+            return await _render(ctx, aq.Entry(post=post, author=author, cursor=post.id))
         return await _render_post(ctx, post_id)
 
     return handler
