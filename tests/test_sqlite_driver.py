@@ -4,6 +4,7 @@ for a rollback with nothing to roll back, and the same results and errors as aio
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -122,3 +123,30 @@ async def test_reads_run_inline_where_asked_and_writes_never(
     async with db.session() as session:  # this task never asked
         await session.exec(text("SELECT count(*) FROM t"))  # type: ignore[call-overload]
     assert handoffs == Counter({"_execute_and_fetch": 1})
+
+
+async def test_reads_go_back_to_the_thread_inside_reads_on_thread(
+    db: Database, handoffs: Counter[str]
+) -> None:
+    """``reads_on_thread`` (deleting an account: reads without bound) undoes
+    ``read_inline`` for its block only."""
+
+    async def worker() -> None:
+        sqlite_driver.read_inline()
+        with sqlite_driver.reads_on_thread():
+            async with db.session() as session:
+                await session.exec(text("SELECT count(*) FROM t"))  # type: ignore[call-overload]
+        assert handoffs == Counter({"_execute_and_fetch": 1})
+        async with db.session() as session:
+            await session.exec(text("SELECT count(*) FROM t"))  # type: ignore[call-overload]
+        assert handoffs == Counter({"_execute_and_fetch": 1})  # inline again after it
+
+    await asyncio.create_task(worker())
+
+
+def test_a_cursor_on_a_closed_connection_is_a_database_error() -> None:
+    """What the dialect recognises as a disconnect (so the pool drops the connection), not
+    a bare ValueError outside SQLAlchemy's error handling."""
+    closed = sqlite_driver.connect(":memory:")  # never opened: no sqlite3 connection
+    with pytest.raises(sqlite3.OperationalError, match="no active connection"):
+        closed.cursor()
