@@ -12,6 +12,7 @@ from federation.key_cache import KeyCache
 from federation.transport import Transport
 from federation.urls import Urls
 from services.entity_cache import EntityCache
+from services.token_cache import TokenCache
 from storage.blobs import LocalBlobStore
 from storage.db import Database
 from storage.inbox_writer import InboxWriter
@@ -39,12 +40,21 @@ class Services:
     inbox_writer: InboxWriter = field(init=False, repr=False)
     # Rendered client-API statuses and accounts, for the seconds the page cache keeps pages.
     entity_cache: EntityCache = field(init=False, repr=False)
+    # Client-API bearer tokens that resolved lately, for as long.
+    token_cache: TokenCache = field(init=False, repr=False)
 
     _transport: Transport | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.inbox_writer = InboxWriter(self.db)
         self.entity_cache = EntityCache(self.config.server.page_cache_seconds)
+        self.token_cache = TokenCache(self.config.server.page_cache_seconds)
+
+    def forget_cached(self) -> None:
+        """Empty the caches that follow the page cache's rule (this process just wrote
+        something): rendered client-API entities and resolved tokens."""
+        self.entity_cache.clear()
+        self.token_cache.clear()
 
     @property
     def urls(self) -> Urls:

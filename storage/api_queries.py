@@ -126,8 +126,33 @@ _POST_T = Post.__table__  # type: ignore[attr-defined]
 _ACTOR_T = Actor.__table__  # type: ignore[attr-defined]
 _BOOST_T = Boost.__table__  # type: ignore[attr-defined]
 _BOOSTER_T = _ACTOR_T.alias("booster")
-_HOME_TABLES = (_POST_T, _ACTOR_T, _BOOST_T, _BOOSTER_T)
-_HOME_NAMES = [[c.key for c in table.c] for table in _HOME_TABLES]
+ACCOUNT_COLUMNS = (
+    "id",
+    "username",
+    "domain",
+    "actor_type",
+    "display_name",
+    "bio_html",
+    "avatar_key",
+    "header_key",
+    "ap_id",
+    "url",
+    "manually_approves_followers",
+    "discoverable",
+    "created_at",
+)
+"""The ``actor`` columns an account entity shows (``web.api.entities.account``) and the
+entity cache compares: what a timeline reads of authors and boosters. Not the keys: the
+full row would carry every local author's private key into each page (and it was a fifth
+of the home query's time, 0.55 against 0.40 ms in SQLite for forty rows)."""
+
+_HOME_COLUMNS = [
+    list(_POST_T.c),
+    [_ACTOR_T.c[name] for name in ACCOUNT_COLUMNS],
+    list(_BOOST_T.c),
+    [_BOOSTER_T.c[name] for name in ACCOUNT_COLUMNS],
+]
+_HOME_NAMES = [[c.key for c in columns] for columns in _HOME_COLUMNS]
 
 
 def _columns_of(row: Any, start: int, names: list[str]) -> SimpleNamespace | None:
@@ -147,7 +172,7 @@ def _home_statement(max_id: bool, since_id: bool, min_id: bool) -> Any:
     viewer = bindparam("viewer")
     is_post = col(feed.boost_id).is_(None)
     stmt = (
-        select(col(feed.entry_id), *(c for table in _HOME_TABLES for c in table.c))
+        select(col(feed.entry_id), *(c for columns in _HOME_COLUMNS for c in columns))
         .join_from(HomeFeedEntry, _POST_T, _POST_T.c.id == col(feed.post_id))
         .join(_ACTOR_T, _ACTOR_T.c.id == _POST_T.c.actor_id)
         .join(_BOOST_T, _BOOST_T.c.id == col(feed.boost_id), isouter=True)

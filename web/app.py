@@ -164,7 +164,7 @@ def create_app(
                 PageCache,
                 ttl_seconds=config.server.page_cache_seconds,
                 session_cookie=SESSION_COOKIE,
-                on_write=svc.entity_cache.clear,
+                on_write=svc.forget_cached,
             ),
             Middleware(BodySizeLimit, limit_for=limit_for),
         ],

@@ -99,7 +99,7 @@ class PageCache:
     def invalidate(self) -> None:
         """Forget every page: something this process serves may have changed. Also calls
         ``on_write``, for the caches that follow the same rule (the client API's rendered
-        entities, ``services.entity_cache``)."""
+        entities and resolved tokens, ``Services.forget_cached``)."""
         self.generation += 1
         self._entries.clear()
         self._bytes = 0

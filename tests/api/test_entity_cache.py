@@ -11,6 +11,7 @@ from sqlmodel import select
 
 from services.context import Services
 from services.entity_cache import EntityCache
+from storage import api_queries as aq
 from storage.models import Actor, MediaAttachment, Post
 from tests.api.conftest import bearer, post_status
 
@@ -158,3 +159,17 @@ async def test_an_entity_rendered_across_a_write_is_not_kept(
     assert len(cache) == 0
     cache.keep_status(post, author, {"id": str(post.id)}, generation=cache.generation)
     assert cache.status(post, author) == {"id": str(post.id)}
+
+
+async def test_a_home_page_reads_what_accounts_show_and_never_keys(
+    client: httpx.AsyncClient, services: Services, make_token: Any
+) -> None:
+    actor, token = await make_token("alice")
+    await post_status(client, token, "Keys stay home")
+    async with services.db.session() as session:
+        entries = await aq.home(session, actor.id, aq.Page(limit=10))
+    assert len(entries) == 1
+    author = entries[0].author
+    assert author.id == actor.id and author.username == "alice"
+    assert not hasattr(author, "private_key_pem") and not hasattr(author, "public_key_pem")
+    assert set(vars(author)) == set(aq.ACCOUNT_COLUMNS)

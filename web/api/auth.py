@@ -28,6 +28,7 @@ from services.scopes import satisfies
 from storage import oauth_queries as oq
 from storage.models import Actor, LocalUser
 from storage.oauth_models import OAuthApp, OAuthToken
+from storage.sqlite_driver import reads_inline
 from tessera.errors import Forbidden, InvalidInput, NotFound, TesseraError, Unauthorized
 from web.api.entities import iso
 from web.api.params import Params
@@ -149,12 +150,19 @@ def bearer(request: Request) -> str | None:
     return value.strip()
 
 
-async def resolve(svc: Services, raw: str) -> ApiAuth:
-    """The token's owner; 401 when unknown or revoked, 403 when the account is disabled."""
-    async with svc.db.session() as session:
-        found = await oq.token_context(session, hashlib.sha256(raw.encode()).hexdigest())
+async def resolve(svc: Services, token_hash: str) -> ApiAuth:
+    """The owner of the token with this SHA-256; 401 when unknown or revoked, 403 when the
+    account is disabled. A token that resolved lately comes from ``services.token_cache``
+    (the checks below still run on what it holds)."""
+    cache = svc.token_cache
+    found = cache.get(token_hash)
     if found is None:
-        raise Unauthorized("The access token is invalid")
+        generation = cache.generation
+        async with svc.db.session() as session:
+            found = await oq.token_context(session, token_hash)
+        if found is None:
+            raise Unauthorized("The access token is invalid")
+        cache.keep(token_hash, found, generation=generation)
     token, app, actor, user = found
     if token.actor_id is not None:
         if actor is None or user is None:
@@ -202,11 +210,21 @@ Handler = Callable[[Ctx], Awaitable[Any]]
 
 
 def endpoint(
-    *, auth: str = "user", scope: str | tuple[str, ...] | None = None, max_files: int = 0
+    *,
+    auth: str = "user",
+    scope: str | tuple[str, ...] | None = None,
+    max_files: int = 0,
+    inline_reads: bool = False,
 ) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """Wrap a handler. ``auth``: ``none`` (tokens ignored), ``optional`` (a token, when
     sent, must be valid and carry ``scope``), ``app`` (any valid token) or ``user`` (a
-    token of a signed-in account). ``scope`` may name alternatives (any one suffices)."""
+    token of a signed-in account). ``scope`` may name alternatives (any one suffices).
+
+    ``inline_reads``: the handler's reads on SQLite run on the event loop's thread
+    (``storage.sqlite_driver.reads_inline``) when it answers a GET. Only for handlers whose
+    every read is a bounded index lookup (a page of a timeline, one status): a read
+    without bounds there would hold every other request. The token lookup always runs
+    inline: one search of a unique index."""
     assert auth in ("none", "optional", "app", "user")
     needed = (scope,) if isinstance(scope, str) else scope
 
@@ -214,11 +232,8 @@ def endpoint(
         async def handler(request: Request) -> Response:
             svc = services(request)
             raw = bearer(request) if auth != "none" else None
-            key = (
-                "t:" + hashlib.sha256(raw.encode()).hexdigest()
-                if raw
-                else f"ip:{client_ip(request)}"
-            )
+            token_hash = hashlib.sha256(raw.encode()).hexdigest() if raw else None
+            key = f"t:{token_hash}" if token_hash else f"ip:{client_ip(request)}"
             rate = limiter(request).hit(key, svc.clock())
             if not rate.allowed:
                 wait = max(1, int((rate.reset - svc.clock()).total_seconds()) + 1)
@@ -228,8 +243,9 @@ def endpoint(
                 return _decorate(response, rate)
             try:
                 who = ApiAuth()
-                if raw is not None:
-                    who = await resolve(svc, raw)
+                if token_hash is not None:
+                    with reads_inline():
+                        who = await resolve(svc, token_hash)
                 elif auth in ("app", "user"):
                     raise Unauthorized("The access token is invalid")
                 if auth == "user" and who.actor is None:
@@ -237,7 +253,12 @@ def endpoint(
                 if needed and who.token is not None and not any(map(who.allows, needed)):
                     raise Forbidden("This action is outside the authorized scopes")
                 params = await Params.read(request, max_files=max_files)
-                result = await fn(Ctx(request, svc, who, params))
+                ctx = Ctx(request, svc, who, params)
+                if inline_reads and request.method == "GET":
+                    with reads_inline():
+                        result = await fn(ctx)
+                else:
+                    result = await fn(ctx)
                 response = result if isinstance(result, Response) else json_response(result)
             except TesseraError as exc:
                 response = error_response(exc)

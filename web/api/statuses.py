@@ -127,7 +127,7 @@ async def create(ctx: Ctx) -> dict:
     return await _render_post(ctx, post.id)
 
 
-@endpoint(auth="optional", scope="read:statuses")
+@endpoint(auth="optional", scope="read:statuses", inline_reads=True)
 async def show(ctx: Ctx) -> dict:
     async with ctx.svc.db.session() as session:
         entry = await entry_for(session, ctx.path_id(), ctx.viewer_id)

@@ -21,14 +21,14 @@ async def _respond(ctx: Ctx, session: AsyncSession, entries: list[aq.Entry]) -> 
     return paged_response(ctx, items, [e.cursor for e in entries])
 
 
-@endpoint(auth="user", scope="read:statuses")
+@endpoint(auth="user", scope="read:statuses", inline_reads=True)
 async def home(ctx: Ctx) -> Response:
     async with ctx.svc.db.session() as session:
         entries = await aq.home(session, ctx.me.id, page_from(ctx))
         return await _respond(ctx, session, entries)
 
 
-@endpoint(auth="optional", scope="read:statuses")
+@endpoint(auth="optional", scope="read:statuses", inline_reads=True)
 async def public(ctx: Ctx) -> Response:
     p = ctx.params
     async with ctx.svc.db.session() as session:
@@ -43,7 +43,7 @@ async def public(ctx: Ctx) -> Response:
         return await _respond(ctx, session, entries)
 
 
-@endpoint(auth="optional", scope="read:statuses")
+@endpoint(auth="optional", scope="read:statuses", inline_reads=True)
 async def tag(ctx: Ctx) -> Response:
     name = str(ctx.request.path_params["hashtag"]).lstrip("#")
     if not name or len(name) > 100:
