@@ -37,6 +37,9 @@ each); a longer one is read as none, as a cut one would name nothing."""
 MAX_BLURHASH = 100
 """Longest blurhash kept (the column's size; 9x9 components would need 166)."""
 
+MAX_BLURHASH_SIZE_FLAG = 80
+"""The largest first character of a blurhash, as a base-83 digit: 9 x 9 components."""
+
 _BASE83 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz#$%*+,-.:;=?@[]^_{|}~"
 """The blurhash alphabet, in digit order (base 83)."""
 
@@ -246,12 +249,18 @@ def _focal_point(value: Any) -> tuple[float, float] | None:
 def _blurhash(value: Any) -> str | None:
     """A blurhash that can be decoded: base 83 throughout, and exactly as long as its first
     character's component counts say (4 + 2 x columns x rows), at most ``MAX_BLURHASH``.
+    That character is (rows - 1) x 9 + (columns - 1) for 1 to 9 of each, so at most 80
+    (``|``). ``}`` (81) and ``~`` (82) are base 83 too but outside the format (they would
+    read as 10 rows, which the format does not allow and no encoder writes); a hash of the
+    length they imply would pass the length test, so they are refused on their own.
     Anything else would fail, or draw garbage, in every client that shows it."""
     if not isinstance(value, str) or not 6 <= len(value) <= MAX_BLURHASH:
         return None
     if not set(value) <= set(_BASE83):
         return None
     size = _BASE83.index(value[0])
+    if size > MAX_BLURHASH_SIZE_FLAG:
+        return None
     columns, rows = size % 9 + 1, size // 9 + 1
     return value if len(value) == 4 + 2 * columns * rows else None
 

@@ -115,7 +115,8 @@ async def test_declared_sizes_focal_points_and_blurhashes_are_checked(
     """Videos are not copied, so their rows keep what the sender declared: a side that is
     no sane number (here one too large for an integer column, which failed the whole
     Create) is dropped, an area over ``media.max_pixels`` too, a focal point is kept
-    inside the image and a blurhash no client could decode is left out."""
+    inside the image and a blurhash no client could decode, or whose first character
+    claims more than 9x9 components, is left out."""
     post = await image_post(services, alice)
     bob = peer.add_actor("bob")
     create = reply_with_image(peer, bob, post.ap_id)
@@ -129,13 +130,14 @@ async def test_declared_sizes_focal_points_and_blurhashes_are_checked(
         video(2, width=16_000, height=16_000, focalPoint=[4, -7]),  # 256 megapixels
         video(3, width="1280", height=720, focalPoint=[0.25, -0.5], blurhash="00AAAA"),
         video(4, width=640),  # one side alone gives no aspect ratio
+        video(5, blurhash="}" + "A" * 23),  # first character 81: 1x10, past 9x9
     ]
     assert await process(services, create) == "done"
     [reply] = await rows(services, Post, local=False)
     media = sorted(await rows(services, MediaAttachment, post_id=reply.id), key=_position)
-    assert [(m.width, m.height) for m in media] == [(0, 0), (0, 0), (1280, 720), (0, 0)]
+    assert [(m.width, m.height) for m in media] == [(0, 0), (0, 0), (1280, 720), (0, 0), (0, 0)]
     assert [(m.focal_x, m.focal_y) for m in media][:3] == [(None, None), (1, -1), (0.25, -0.5)]
-    assert [m.blurhash for m in media] == [None, None, "00AAAA", None]
+    assert [m.blurhash for m in media] == [None, None, "00AAAA", None, None]
     assert not any(m.original_key for m in media)  # placeholders: videos are not copied
     shown = await client.get(f"/api/v1/statuses/{reply.id}")
     assert shown.status_code == 200, shown.text

@@ -143,6 +143,9 @@ def test_declared_width_and_height_are_sane_or_dropped(declared: Any, expected: 
         ("UBL_:rOpGG-oBUNG,qRj2so|=eE1w^n4S5N<", False),  # not base 83
         ("UBL_:rOpGG-oBUNG,qRj2so|=eE1w^n4S5N ", False),
         ("|" + "A" * 165, False),  # 9x9 is decodable but longer than the column
+        ("}" + "A" * 23, False),  # 81 would be 1x10: past the 9x9 the format allows
+        ("~" + "A" * 43, False),  # 82 would be 2x10
+        ("D" + "A" * 23, True),  # 13 is 5x2: the length "}" implies, and in the format
         ("00AAA", False),
         (12345678, False),
         (None, False),

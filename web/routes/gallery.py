@@ -179,7 +179,20 @@ async def profile(request: Request) -> Response:
     )
 
 
+async def _blocked_by_author(session: AsyncSession, author: Actor, viewer: int | None) -> bool:
+    """Whether the post's author blocks the signed-in viewer: then the post page is a 404,
+    the one an unknown post gives, as the client API answers (Mastodon's StatusPolicy), so
+    a blocked account cannot read the post by opening its URL. A suspended author never
+    gets this far (``_shown``). One lookup on the unique (actor, target) index of blocks,
+    and none for anonymous readers or the author."""
+    if viewer is None or viewer == author.id:
+        return False
+    return await social_q.block_between(session, author.id, viewer) is not None
+
+
 async def post_page(request: Request) -> Response:
+    """One post with its replies and the post it answers. A 404 when its author is
+    suspended (``_shown``), blocks the viewer, or its audience leaves the viewer out."""
     svc = services(request)
     post_id = request.path_params["post_id"]
     viewer = await _viewer_id(request)
@@ -192,7 +205,9 @@ async def post_page(request: Request) -> Response:
                 if tomb is not None:
                     raise Gone("This post was deleted.")
             raise NotFound("No such post.")
-        if not await q.can_view(session, post, viewer):
+        if await _blocked_by_author(session, actor, viewer) or not await q.can_view(
+            session, post, viewer
+        ):
             raise NotFound("No such post.")
         [view] = await build_post_views(
             session, [(post, actor)], svc.urls, svc.config.instance.domain, viewer
