@@ -104,9 +104,22 @@ def _not_reply() -> Any:
 
 
 async def _posts(session: AsyncSession, page: Page, *conditions: Any) -> list[Entry]:
-    stmt = select(Post, Actor).join(Actor, col(Actor.id) == col(Post.actor_id)).where(*conditions)
+    """Posts with their authors, read as plain columns (as ``home`` reads them): the
+    post's, and of the author only what an account shows (``ACCOUNT_COLUMNS``)."""
+    post_names, author_names = _HOME_NAMES[0], _HOME_NAMES[1]
+    stmt = (
+        select(*_HOME_COLUMNS[0], *_HOME_COLUMNS[1])
+        .join_from(_POST_T, _ACTOR_T, _ACTOR_T.c.id == _POST_T.c.actor_id)
+        .where(*conditions)
+    )
     rows = await _run(session, stmt, col(Post.id), page)
-    return [Entry(post=p, author=a, cursor=p.id) for p, a in rows]
+    entries = []
+    for row in rows:
+        post = _columns_of(row, 0, post_names)
+        author = _columns_of(row, len(post_names), author_names)
+        if post is not None and author is not None:
+            entries.append(Entry(post=post, author=author, cursor=post.id))
+    return entries
 
 
 async def _boosts(session: AsyncSession, page: Page, *conditions: Any) -> list[Entry]:
