@@ -225,9 +225,10 @@ async def by_tag(
 
 async def home(
     session: AsyncSession, viewer_id: int, *, max_id: int | None, limit: int
-) -> list[tuple[Post, Actor]]:
+) -> list[PostTile]:
     """The viewer's own posts, those of accounts they follow and those they boosted
-    (a boosted post sits at its own place in time, not at the boost's, and shows once).
+    (a boosted post sits at its own place in time, not at the boost's, and shows once),
+    as grid tiles (the page is the same grid as the gallery's, which shows no likes).
 
     Read from the viewer's home feed (``storage.home_feed``), walked newest first by
     ``ix_home_feed_entry_owner_post`` and grouped by post, so a page is one index search
@@ -248,12 +249,12 @@ async def home(
         .group_by(col(feed.post_id))
     )
     stmt = (
-        select(Post, Actor)
+        select(*_TILE_COLUMNS)
         .join(Actor, col(Actor.id) == col(Post.actor_id))
         .where(col(Post.id).in_(_page(newest, max_id, limit, key=col(feed.post_id))))
         .order_by(col(Post.id).desc())
     )
-    return [(p, a) for p, a in (await session.exec(stmt)).all()]
+    return await _tiles(session, stmt)
 
 
 async def post_with_author(session: AsyncSession, post_id: int) -> tuple[Post, Actor] | None:

@@ -3,7 +3,9 @@ checks, and rendering templates with the common context."""
 
 from __future__ import annotations
 
+import functools
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -13,11 +15,13 @@ from itsdangerous import BadSignature, Signer
 from markupsafe import Markup
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from services.context import Services
+from storage import accounts as accounts_q
 from storage.models import Actor, LocalUser, WebSession
+from storage.sqlite_driver import reads_inline, reads_on_thread
 from tessera.errors import Forbidden, TesseraError
 from web.security import SlidingWindowLimiter, csrf_token_for, csrf_valid, hash_token
 
@@ -62,20 +66,32 @@ def client_ip(request: Request) -> str:
 
 
 async def current_user(request: Request) -> tuple[Actor, LocalUser] | None:
-    """The signed-in local user, looked up once per request."""
+    """The signed-in local user, looked up once per request.
+
+    The session, its account and its user are one indexed read on the event loop's
+    thread, and a session that resolved is kept in ``services.token_cache`` beside the
+    client API's tokens (``web:`` keys), for the page cache's seconds: signing out, ending
+    a session or disabling an account through this process is a write, which empties it.
+    The expiry and the account's state are checked on every request, cached or not."""
     if "user" in request.state._state:
         return request.state.user  # type: ignore[no-any-return]
     request.state.user = None
     token = _unsign_session(request, request.cookies.get(SESSION_COOKIE))
     if token:
         svc = services(request)
-        async with svc.db.session() as session:
-            row = await session.get(WebSession, hash_token(token))
-            if row is not None and row.expires_at > svc.clock():
-                actor = await session.get(Actor, row.actor_id)
-                user = await session.get(LocalUser, row.actor_id)
-                if actor and user and not user.disabled and user.approved:
-                    request.state.user = (actor, user)
+        key = "web:" + hash_token(token)
+        found = svc.token_cache.get(key)
+        if found is None:
+            generation = svc.token_cache.generation
+            with reads_inline():
+                async with svc.db.session() as session:
+                    found = await accounts_q.web_session_context(session, key[4:])
+            if found is not None:
+                svc.token_cache.keep(key, found, generation=generation)
+        if found is not None:
+            row, actor, user = found
+            if row.expires_at > svc.clock() and not user.disabled and user.approved:
+                request.state.user = (actor, user)
     return request.state.user  # type: ignore[no-any-return]
 
 
@@ -228,8 +244,11 @@ async def render(
     if found is not None:
         from storage.social_queries import unread_count
 
-        async with state.services.db.session() as session:
-            unread = await unread_count(session, found[0].id)
+        # A count over the reader's unread notifications: on SQLite's thread even when
+        # the page reads inline (``inline_page_reads``).
+        with reads_on_thread():
+            async with state.services.db.session() as session:
+                unread = await unread_count(session, found[0].id)
     ctx: dict[str, Any] = {
         "unread_notifications": unread,
         "instance": state.services.config.instance,
@@ -240,6 +259,24 @@ async def render(
     }
     ctx.update(context or {})
     return state.templates.TemplateResponse(request, template, ctx, status_code=status)
+
+
+def inline_page_reads(
+    handler: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """A page route whose reads are bounded index lookups (a grid page: one walk of an
+    index that stops after a page, its media, its authors) reads on the event loop's
+    thread when it answers a GET (``storage.sqlite_driver.reads_inline``): the hand-offs
+    to SQLite's thread cost more than such reads. Not for pages that read without bounds."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: Request) -> Response:
+        if request.method != "GET":
+            return await handler(request)
+        with reads_inline():
+            return await handler(request)
+
+    return wrapped
 
 
 def redirect(url: str) -> RedirectResponse:

@@ -14,8 +14,9 @@ from storage import posts as q
 from storage import social_queries as social_q
 from storage.models import Actor, Post, Tombstone
 from storage.posts import PostTile
+from storage.sqlite_driver import reads_on_thread
 from tessera.errors import Gone, InvalidInput, NotFound
-from web.context import current_user, render, require_user, services
+from web.context import current_user, inline_page_reads, render, require_user, services
 from web.ids import parse_id
 from web.views import PostView, actor_view, build_post_views, build_tile_views
 
@@ -86,6 +87,7 @@ def _tile_pages(
     return views_for
 
 
+@inline_page_reads
 async def home(request: Request) -> Response:
     return await _grid_page(
         request,
@@ -98,6 +100,7 @@ async def home(request: Request) -> Response:
     )
 
 
+@inline_page_reads
 async def home_timeline(request: Request) -> Response:
     actor, _ = await require_user(request)
     svc = services(request)
@@ -105,11 +108,9 @@ async def home_timeline(request: Request) -> Response:
     async def views_for(
         session: AsyncSession, max_id: int | None, limit: int
     ) -> tuple[list[PostView], bool]:
-        rows = await q.home(session, actor.id, max_id=max_id, limit=limit + 1)
-        views = await build_post_views(
-            session, rows[:limit], svc.urls, svc.config.instance.domain, actor.id
-        )
-        return views, len(rows) > limit
+        tiles = await q.home(session, actor.id, max_id=max_id, limit=limit + 1)
+        views = await build_tile_views(session, tiles[:limit], svc.urls, svc.config.instance.domain)
+        return views, len(tiles) > limit
 
     return await _grid_page(request, views_for, title="Home", heading="Home")
 
@@ -146,12 +147,14 @@ async def _relationship(session: AsyncSession, viewer: int | None, target: int) 
     return "following" if follow.state == "accepted" else "requested"
 
 
+@inline_page_reads
 async def profile(request: Request) -> Response:
     svc = services(request)
     max_id = _cursor(request)
     viewer = await _viewer_id(request)
     async with svc.db.session() as session:
-        found = await q.profile_account(session, *_handle(request))
+        with reads_on_thread():  # its follower counts read an index entry per follower
+            found = await q.profile_account(session, *_handle(request))
         actor, followers, following = found if found else (None, 0, 0)
         actor = _shown(actor)
         tiles = await q.by_actor_tiles(
@@ -229,6 +232,7 @@ async def post_page(request: Request) -> Response:
     return await render(request, "post.html", {"view": view, "tags": tags, "parent": parent_view})
 
 
+@inline_page_reads
 async def tag_page(request: Request) -> Response:
     tag = request.path_params["tag"]
     if not tag or len(tag) > 100:
