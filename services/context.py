@@ -40,7 +40,7 @@ class Services:
     inbox_writer: InboxWriter = field(init=False, repr=False)
     # Rendered client-API statuses and accounts, for the seconds the page cache keeps pages.
     entity_cache: EntityCache = field(init=False, repr=False)
-    # Client-API bearer tokens that resolved lately, for as long.
+    # Client-API bearer tokens and browser sessions that resolved lately, for as long.
     token_cache: TokenCache = field(init=False, repr=False)
 
     _transport: Transport | None = field(default=None, init=False, repr=False)

@@ -1,4 +1,5 @@
-"""Resolved client-API bearer tokens, kept for the seconds the page cache keeps pages.
+"""Resolved client-API bearer tokens and browser sessions, kept for the seconds the page
+cache keeps pages (sessions under ``web:`` keys, see ``web.context.current_user``).
 
 Every client-API request names its token, and a client polling its timelines names the
 same one many times a second. Resolving it is one indexed lookup joining the token, its
