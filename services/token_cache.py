@@ -11,8 +11,8 @@ What a cached resolution may be behind, and why that is safe:
 
 - Any write through this process's web pages or client API empties the cache when it
   answers (``web.page_cache`` calls :meth:`TokenCache.clear`, as it empties the entity
-  cache): revoking a token, signing out, changing a password, disabling or suspending an
-  account through the admin pages all take effect on the very next request.
+  cache): revoking a token, signing out, changing a password, disabling an account
+  through the admin pages all take effect on the very next request.
 - A change made by another process (the ``tessera`` command line, a second ``serve``)
   takes effect within ``ttl`` seconds, as cached pages and entities do.
 - Only tokens that resolved are kept: an unknown or revoked token is looked up every

@@ -426,7 +426,8 @@ async def replies_to(
     A reply is a post like any other: followers-only and direct replies stay with their
     audience. Replies by suspended accounts are hidden, and so are replies by accounts the
     viewer blocks or the parent's author blocks (a block keeps someone out of your threads,
-    even when their server still sends us their replies).
+    even when their server still sends us their replies), and replies by accounts that
+    block the viewer (whose own post pages the viewer cannot open either).
     """
     blockers = [i for i in (viewer_id, parent_author_id) if i is not None]
     stmt = (
@@ -440,6 +441,12 @@ async def replies_to(
     )
     if blockers:
         stmt = stmt.where(_not_blocked_by(blockers))
+    if viewer_id is not None:
+        stmt = stmt.where(
+            ~exists().where(
+                col(Block.actor_id) == col(Post.actor_id), col(Block.target_id) == viewer_id
+            )
+        )
     result = await session.exec(stmt.order_by(col(Post.id)).limit(limit))
     return [(p, a) for p, a in result.all()]
 

@@ -173,3 +173,14 @@ async def test_a_home_page_reads_what_accounts_show_and_never_keys(
     assert author.id == actor.id and author.username == "alice"
     assert not hasattr(author, "private_key_pem") and not hasattr(author, "public_key_pem")
     assert set(vars(author)) == set(aq.ACCOUNT_COLUMNS)
+
+
+async def test_a_public_page_reads_what_accounts_show_and_never_keys(
+    client: httpx.AsyncClient, services: Services, make_token: Any
+) -> None:
+    _actor, token = await make_token("alice")
+    await post_status(client, token, "Keys stay home too")
+    async with services.db.session() as session:
+        entries = await aq.public(session, None, aq.Page(limit=10), local=True)
+    assert len(entries) == 1
+    assert set(vars(entries[0].author)) == set(aq.ACCOUNT_COLUMNS)

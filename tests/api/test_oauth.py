@@ -247,6 +247,10 @@ async def test_client_credentials_refresh_and_revoke(
     assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
 
     first = (await exchange(client, app, code_from(await authorize(client, app)))).json()
+    used = await client.get(  # resolved once, so the refresh must end a remembered token
+        "/api/v1/accounts/verify_credentials", headers=bearer(first["access_token"])
+    )
+    assert used.status_code == 200
     refreshed = await client.post(
         "/oauth/token",
         data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"], **creds},
@@ -311,6 +315,10 @@ async def test_authorization_server_metadata(client: httpx.AsyncClient) -> None:
 async def test_settings_page_lists_and_revokes_apps(client: httpx.AsyncClient, alice: Any) -> None:
     app = await register(client)
     token = (await exchange(client, app, code_from(await authorize(client, app)))).json()
+    before = await client.get(
+        "/api/v1/accounts/verify_credentials", headers=bearer(token["access_token"])
+    )
+    assert before.status_code == 200  # resolved, and so remembered, before the revoke
     page = await client.get("/settings/apps")
     assert page.status_code == 200 and "Test App" in page.text
     action = re.search(r'action="(/settings/apps/\d+/revoke)"', page.text).group(1)  # type: ignore[union-attr]

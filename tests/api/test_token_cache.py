@@ -81,8 +81,10 @@ async def test_a_disabled_account_is_refused_once_a_write_forgets_the_cache(
         user = (await session.exec(select(LocalUser).where(LocalUser.actor_id == actor.id))).one()
         user.disabled = True
         session.add(user)
-    # Any write this process answers forgets every cached token (as the admin pages'
-    # own disable does), so the next request looks the token up again.
+    # Changed outside any request: the remembered resolution still stands...
+    assert (await client.get(HOME, headers=bearer(token))).status_code == 200
+    # ...until any write this process answers forgets every cached token (as the admin
+    # pages' own disable does), so the next request looks the token up again.
     await post_status(client, other_token, "Meanwhile")
     response = await client.get(VERIFY, headers=bearer(token))
     assert response.status_code == 403

@@ -147,3 +147,40 @@ async def test_suspended_and_blocked_repliers_are_hidden(
 
     dave = await page_as(client, path, "dave")
     assert "BLOCKED-BY-VIEWER-REPLY" in dave and "BLOCKED-BY-AUTHOR-REPLY" not in dave
+
+
+async def test_posts_of_an_account_that_blocks_the_viewer_stay_off_threads(
+    client: httpx.AsyncClient, services: Services, alice: Any, make_user: Any
+) -> None:
+    """Their own pages are a 404 to the viewer they block, so their reply on someone
+    else's thread, and their post as the parent above a reply, are left out as well."""
+    carol = await make_user("carol", PASSWORD)
+    bob = await make_user("bob", PASSWORD)  # alice blocks bob
+    await make_user("dave", PASSWORD)
+    await social.block(services, alice, bob)
+    carols = await create_post(
+        services,
+        carol,
+        [Upload(png_bytes(64, 48, seed=7), "c.png", description="a pier")],
+        PostFields(caption="a pier at noon"),
+    )
+    await reply(services, alice, carols, "public", "ALICE-REPLY-ON-CAROLS-THREAD")
+    alices = await create_post(
+        services,
+        alice,
+        [Upload(png_bytes(64, 48, seed=8), "a.png", description="a dune")],
+        PostFields(caption="a dune at dusk"),
+    )
+    carols_reply = await reply(services, carol, alices, "public", "CAROL-ANSWERS-ALICE")
+
+    as_bob = await page_as(client, f"/@carol/{carols.id}", "bob")
+    assert "a pier at noon" in as_bob and "ALICE-REPLY-ON-CAROLS-THREAD" not in as_bob
+    as_bob = await page_as(client, f"/@carol/{carols_reply.id}", "bob")
+    parent_link = f'/@alice/{alices.id}">'  # "Replying to @alice", linked
+    assert "CAROL-ANSWERS-ALICE" in as_bob and parent_link not in as_bob
+
+    for reader in ("dave", None):  # alice blocks neither
+        text = await page_as(client, f"/@carol/{carols.id}", reader)
+        assert "ALICE-REPLY-ON-CAROLS-THREAD" in text, reader
+        text = await page_as(client, f"/@carol/{carols_reply.id}", reader)
+        assert parent_link in text, reader

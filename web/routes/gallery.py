@@ -195,7 +195,8 @@ async def _blocked_by_author(session: AsyncSession, author: Actor, viewer: int |
 
 async def post_page(request: Request) -> Response:
     """One post with its replies and the post it answers. A 404 when its author is
-    suspended (``_shown``), blocks the viewer, or its audience leaves the viewer out."""
+    suspended (``_shown``), blocks the viewer, or its audience leaves the viewer out; the
+    post it answers and its replies are left out on the same grounds."""
     svc = services(request)
     post_id = request.path_params["post_id"]
     viewer = await _viewer_id(request)
@@ -225,7 +226,12 @@ async def post_page(request: Request) -> Response:
         parent_view = None
         if post.in_reply_to_id is not None:
             parent = await q.post_with_author(session, post.in_reply_to_id)
-            if parent is not None and await q.can_view(session, parent[0], viewer):
+            if (
+                parent is not None
+                and not parent[1].suspended
+                and not await _blocked_by_author(session, parent[1], viewer)
+                and await q.can_view(session, parent[0], viewer)
+            ):
                 [parent_view] = await build_post_views(
                     session, [parent], svc.urls, svc.config.instance.domain, viewer
                 )
