@@ -103,16 +103,27 @@ def _not_reply() -> Any:
     )
 
 
-async def _posts(session: AsyncSession, page: Page, *conditions: Any) -> list[Entry]:
+async def _posts(
+    session: AsyncSession, page: Page, *conditions: Any, tag: str | None = None
+) -> list[Entry]:
     """Posts with their authors, read as plain columns (as ``home`` reads them): the
-    post's, and of the author only what an account shows (``ACCOUNT_COLUMNS``)."""
+    post's, and of the author only what an account shows (``ACCOUNT_COLUMNS``).
+
+    With ``tag``, the way in is the hashtag's rows of ``post_hashtag``, paged by their
+    ``post_id`` (the same number as the post's id), so SQLite walks
+    ``ix_post_hashtag_tag_post`` newest first and stops after a page, as the hashtag page
+    does; a ``post.id IN (the tag's posts)`` listed every post of the tag first."""
     post_names, author_names = _HOME_NAMES[0], _HOME_NAMES[1]
-    stmt = (
-        select(*_HOME_COLUMNS[0], *_HOME_COLUMNS[1])
-        .join_from(_POST_T, _ACTOR_T, _ACTOR_T.c.id == _POST_T.c.actor_id)
-        .where(*conditions)
-    )
-    rows = await _run(session, stmt, col(Post.id), page)
+    stmt = select(*_HOME_COLUMNS[0], *_HOME_COLUMNS[1])
+    key = col(Post.id)
+    if tag is not None:
+        stmt = stmt.join_from(PostHashtag, _POST_T, _POST_T.c.id == col(PostHashtag.post_id)).join(
+            Hashtag, col(Hashtag.id) == col(PostHashtag.hashtag_id)
+        )
+        conditions = (*conditions, col(Hashtag.name) == tag.lower())
+        key = col(PostHashtag.post_id)
+    stmt = stmt.join(_ACTOR_T, _ACTOR_T.c.id == _POST_T.c.actor_id).where(*conditions)
+    rows = await _run(session, stmt, key, page)
     entries = []
     for row in rows:
         post = _columns_of(row, 0, post_names)
@@ -287,17 +298,12 @@ async def public(
     if tag is None:
         conditions += [col(Post.visibility) == "public", col(Post.local) == local, _not_reply()]
     else:
-        tagged = (
-            select(PostHashtag.post_id)
-            .join(Hashtag, col(Hashtag.id) == col(PostHashtag.hashtag_id))
-            .where(col(Hashtag.name) == tag.lower())
-        )
-        conditions += [col(Post.id).in_(tagged), unindexed(col(Post.visibility)) == "public"]
+        conditions.append(unindexed(col(Post.visibility)) == "public")
         if local or remote:
             conditions.append(unindexed(col(Post.local)) == local)
     if only_media:
         conditions.append(_has_media())
-    return await _posts(session, page, *conditions)
+    return await _posts(session, page, *conditions, tag=tag)
 
 
 async def by_account(
