@@ -530,3 +530,70 @@ async def delete_blocks_of(session: AsyncSession, actor_id: int) -> None:
             or_(col(Block.actor_id) == actor_id, col(Block.target_id) == actor_id)
         )
     )
+
+
+def _reaction_statements(model: type[Like] | type[Boost], counter: str) -> tuple[Any, Any]:
+    table = model.__table__  # type: ignore[attr-defined]
+    post = Post.__table__  # type: ignore[attr-defined]
+    add = sa_insert(table).values(
+        id=bindparam("id"),
+        actor_id=bindparam("actor_id"),
+        post_id=bindparam("post_id"),
+        ap_id=bindparam("ap_id"),
+        created_at=bindparam("created_at"),
+    )
+    count = (
+        sa_update(post)
+        .where(post.c.id == bindparam("post_id"))
+        .values({counter: post.c[counter] + 1})
+    )
+    return add, count
+
+
+_REACTION_STATEMENTS = {
+    Like: _reaction_statements(Like, "likes_count"),
+    Boost: _reaction_statements(Boost, "boosts_count"),
+}
+
+
+async def add_reaction(
+    session: AsyncSession,
+    model: type[Like] | type[Boost],
+    *,
+    actor_id: int,
+    post_id: int,
+    ap_id: str | None,
+    now: datetime,
+) -> None:
+    """Store a like or boost and count it on its post: two statements built once, the
+    count raised in SQL (``+ 1`` on the stored figure, never a value read earlier). The
+    ORM's unit of work for the same two rows cost more than both statements together, and
+    every Like and Announce from the inbox comes through here. The caller checked that
+    the reaction is new."""
+    add, count = _REACTION_STATEMENTS[model]
+    await session.exec(  # type: ignore[call-overload]
+        add,
+        params={
+            "id": new_id(),
+            "actor_id": actor_id,
+            "post_id": post_id,
+            "ap_id": ap_id,
+            "created_at": now,
+        },
+    )
+    await session.exec(count, params={"post_id": post_id})  # type: ignore[call-overload]
+
+
+_POST_TABLE = Post.__table__  # type: ignore[attr-defined]
+_INSERT_POST = sa_insert(_POST_TABLE).values(
+    {column.key: bindparam(column.key) for column in _POST_TABLE.c}
+)
+
+
+async def insert_post(session: AsyncSession, post: Post) -> None:
+    """Store a new post row as it stands, in one statement built once, without adding the
+    object to the session: a remote reply or post from the inbox is written once and
+    never changed in the same transaction, and the ORM's unit of work for it (a flush of
+    one row) cost about as much as the rest of storing it."""
+    values = {column.key: getattr(post, column.key) for column in _POST_TABLE.c}
+    await session.exec(_INSERT_POST, params=values)  # type: ignore[call-overload]

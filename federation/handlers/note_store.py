@@ -157,8 +157,7 @@ async def store_note(ctx: InboxContext, note: ParsedNote, author: Actor) -> Post
                 created_at=note.published or now,
                 edited_at=note.updated,
             )
-            session.add(post)
-            await session.flush()
+            await q.insert_post(session, post)
             for row in media:
                 row.post_id = post.id
                 session.add(row)

@@ -19,7 +19,6 @@ from federation.parse import first, id_of, parse_note, visibility_of
 from storage import home_feed
 from storage import inbox_queries as q
 from storage import posts as post_queries
-from storage.ids import new_id
 from storage.models import Actor, Boost, Like, Post
 
 BOOSTABLE = ("public", "unlisted")
@@ -48,12 +47,16 @@ async def _react(ctx: InboxContext, model: type[Like] | type[Boost], post_id: in
             return DONE
         if existing:
             return IGNORED  # the id already names another reaction: a replay
-        session.add(model(id=new_id(), actor_id=actor.id, post_id=post.id, ap_id=ap_id))
+        await q.add_reaction(
+            session,
+            model,
+            actor_id=actor.id,
+            post_id=post.id,
+            ap_id=ap_id,
+            now=ctx.services.clock(),
+        )
         if model is Boost:
             await home_feed.add_boost(session, actor.id, post.id)
-        counter = _COUNTER[model]
-        setattr(post, counter, getattr(post, counter) + 1)
-        session.add(post)
         if post.local:
             await q.ensure_notification(
                 session,
