@@ -6,11 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from sqlalchemy import delete
 
 from federation.fetch import get_actor
 from federation.vocab import PUBLIC
 from services.context import Services
-from storage.federation_models import Notification
+from storage.federation_models import InboxItem, Notification
 from storage.ids import new_id
 from storage.models import Boost, Follow, Like, MediaAttachment, Post
 from tests.imagegen import png_bytes
@@ -189,3 +190,26 @@ async def test_announce_by_someone_nobody_follows_is_ignored(
     assert await process(services, announce) == "ignored"
     assert peer.fetched("/notes/1") == []
     assert await rows(services, Post) == []
+
+
+async def test_a_like_reusing_another_likes_id_is_ignored(
+    services: Services, peer: Peer, make_user: Callable[..., Any]
+) -> None:
+    """An activity id names one reaction: a second Like carrying the id of a stored one
+    (a replay pointed at another post, once the first delivery's queue row is gone)
+    stores nothing and counts nothing."""
+    alice = await make_user("alice")
+    first = await image_post(services, alice)
+    second = await image_post(services, alice)
+    bob = peer.add_actor("bob")
+    like = adapt("mastodon-like.json", {ADMIN: bob, LIKED: first.ap_id})
+    assert await process(services, like) == "done"
+    async with services.db.transaction() as session:  # the processed item is gone
+        await session.exec(delete(InboxItem))  # type: ignore[call-overload]
+    replay = {**like, "object": second.ap_id}  # same "id"
+    assert await process(services, replay) == "ignored"
+    [row] = await rows(services, Like)
+    assert row.post_id == first.id
+    assert (await reload(services, Post, second.id)).likes_count == 0
+    assert (await reload(services, Post, first.id)).likes_count == 1
+    assert len(await rows(services, Notification)) == 1
