@@ -344,6 +344,7 @@ async def update_profile(
     display_name: str,
     bio: str,
     avatar_key: str | None = None,
+    header_key: str | None = None,
     locked: bool | None = None,
 ) -> Actor:
     display_name = display_name.strip()
@@ -360,6 +361,8 @@ async def update_profile(
         actor.bio_html = render_bio(bio, tag_url=services.urls.tags_base())
         if avatar_key is not None:
             actor.avatar_key = avatar_key
+        if header_key is not None:
+            actor.header_key = header_key
         if locked is not None:
             actor.manually_approves_followers = locked
         actor.updated_at = services.clock()

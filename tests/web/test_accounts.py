@@ -230,3 +230,37 @@ async def test_unknown_pages_are_404_html_and_json(client):
     assert page.status_code == 404 and "No such account" in page.text
     api = await client.get("/@nobody", headers={"accept": "application/json"})
     assert api.status_code == 404 and api.json() == {"error": "No such account."}
+
+
+async def test_settings_header_image_shows_on_the_profile_and_in_the_api(client, alice, services):
+    """The header chosen in Settings is stored at display size, drawn across the top of
+    the profile, federated as the actor's ``image``, and a replaced
+    header's file is removed."""
+    from storage.models import Actor as ActorRow
+    from tests.imagegen import png_bytes
+
+    assert 'class="profile-header"' not in (await client.get("/@alice")).text
+    keys = []
+    for seed in (1, 2):
+        token = await csrf_from(client, "/settings")
+        saved = await client.post(
+            "/settings/profile",
+            data={"csrf_token": token, "display_name": "Alice", "bio": ""},
+            files=[("header", ("banner.png", png_bytes(1500, 500, seed=seed), "image/png"))],
+        )
+        assert saved.status_code == 200 and "Profile saved" in saved.text
+        async with services.db.session() as session:
+            row = await session.get(ActorRow, alice.id)
+        assert row.header_key and row.avatar_key is None  # the avatar was left alone
+        keys.append(row.header_key)
+        profile = (await client.get("/@alice")).text
+        assert f'class="profile-header" src="http://gallery.test/media/{row.header_key}"' in (
+            profile
+        )
+        account = (
+            await client.get("/users/alice", headers={"accept": "application/activity+json"})
+        ).json()
+        assert account["image"]["url"] == f"http://gallery.test/media/{row.header_key}"
+    assert keys[0] != keys[1]
+    assert not services.blobs.exists(keys[0])  # the first header's file is gone
+    assert services.blobs.exists(keys[1])

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from services import accounts
+from services.context import Services
 from services.posts import BlobBatch, Upload, collect_blobs, process_upload
 from tessera.errors import InvalidInput, RateLimited, TesseraError
 from web.context import (
@@ -154,26 +156,22 @@ async def settings_form(request: Request) -> Response:
 async def settings_profile(request: Request) -> Response:
     actor, _ = await require_user(request)
     svc = services(request)
-    form = await checked_form(request, max_files=1)
-    avatar = form.get("avatar")
+    form = await checked_form(request, max_files=2)
     ctx = {"account": actor}
     batch = BlobBatch(svc)
-    old_avatar = actor.avatar_key
+    old_avatar, old_header = actor.avatar_key, actor.header_key
     try:
-        avatar_key = None
-        if avatar is not None and not isinstance(avatar, str) and avatar.filename:
-            data = await avatar.read()
-            if data:
-                processed = await process_upload(svc, Upload(data, avatar.filename), 0)
-                avatar_key = await asyncio.to_thread(
-                    batch.put, processed.thumbnail.data, processed.thumbnail.ext
-                )
+        # The avatar is kept at thumbnail size, the header at display size (a banner
+        # across the profile), as the client API's update_credentials stores them.
+        avatar_key = await _profile_image(svc, batch, form.get("avatar"), banner=False)
+        header_key = await _profile_image(svc, batch, form.get("header"), banner=True)
         updated = await accounts.update_profile(
             svc,
             actor.id,
             display_name=form_str(form, "display_name"),
             bio=form_text(form, "bio"),
             avatar_key=avatar_key,
+            header_key=header_key,
             locked=form.get("locked") == "on",
         )
     except TesseraError as exc:
@@ -181,9 +179,29 @@ async def settings_profile(request: Request) -> Response:
         return await render(
             request, "settings.html", {**ctx, "error": exc.public}, status=exc.status
         )
-    if avatar_key and old_avatar and old_avatar != avatar_key:
-        await collect_blobs(svc, {old_avatar})
+    replaced = {
+        old
+        for old, new in ((old_avatar, avatar_key), (old_header, header_key))
+        if new and old and old != new
+    }
+    if replaced:
+        await collect_blobs(svc, replaced)
     return await render(request, "settings.html", {"account": updated, "notice": "Profile saved."})
+
+
+async def _profile_image(
+    svc: Services, batch: BlobBatch, upload: Any, *, banner: bool
+) -> str | None:
+    """The stored key of an uploaded profile image (None when the field was left empty),
+    written through ``batch`` so a failure later in the save removes it again."""
+    if upload is None or isinstance(upload, str) or not upload.filename:
+        return None
+    data = await upload.read()
+    if not data:
+        return None
+    processed = await process_upload(svc, Upload(data, upload.filename), 0)
+    image = processed.display if banner else processed.thumbnail
+    return await asyncio.to_thread(batch.put, image.data, image.ext)
 
 
 async def settings_password(request: Request) -> Response:

@@ -178,6 +178,7 @@ async def profile(request: Request) -> Response:
             "feed_url": f"{svc.urls.profile(actor.username)}.atom"
             if actor.domain is None
             else None,
+            "header_url": svc.urls.media(actor.header_key) if actor.header_key else None,
         },
     )
 
