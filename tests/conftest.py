@@ -107,3 +107,22 @@ async def alice(client: httpx.AsyncClient, make_user: Callable[..., Any]) -> Any
     response = await sign_in(client, "alice", "correct horse battery")
     assert response.status_code == 303, response.text
     return actor
+
+
+@pytest.fixture
+def handoffs(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Counts the calls that go to an SQLite connection's thread, by the function they run
+    (``storage.sqlite_driver``): what a test of reads on the event loop's thread checks."""
+    from collections import Counter
+
+    from storage import sqlite_driver
+
+    seen: Counter[str] = Counter()
+    original = sqlite_driver.Connection._execute
+
+    async def counted(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        seen[getattr(fn, "__name__", repr(fn))] += 1
+        return await original(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(sqlite_driver.Connection, "_execute", counted)
+    return seen

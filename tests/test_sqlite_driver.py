@@ -8,7 +8,6 @@ import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -28,20 +27,6 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         )
     yield database
     await database.dispose()
-
-
-@pytest.fixture
-def handoffs(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
-    """Counts the calls that go to a connection's thread, by the function they run."""
-    seen: Counter[str] = Counter()
-    original = sqlite_driver.Connection._execute
-
-    async def counted(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        seen[getattr(fn, "__name__", repr(fn))] += 1
-        return await original(self, fn, *args, **kwargs)
-
-    monkeypatch.setattr(sqlite_driver.Connection, "_execute", counted)
-    return seen
 
 
 async def test_the_engine_uses_the_driver(db: Database) -> None:

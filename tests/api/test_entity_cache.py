@@ -14,16 +14,9 @@ from services.entity_cache import EntityCache
 from storage import api_queries as aq
 from storage.models import Actor, MediaAttachment, Post
 from tests.api.conftest import bearer, post_status
+from tests.clocks import Clock
 
 HOME = "/api/v1/timelines/home"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def install(services: Services, ttl: float = 5) -> Clock:

@@ -13,26 +13,17 @@ from collections import Counter
 from typing import Any
 
 import httpx
-import pytest
 from sqlmodel import select
 
 from services.context import Services
 from services.token_cache import TokenCache
-from storage import sqlite_driver
 from storage.models import LocalUser
 from storage.oauth_models import OAuthToken
 from tests.api.conftest import bearer, post_status
+from tests.clocks import Clock
 
 VERIFY = "/api/v1/accounts/verify_credentials"
 HOME = "/api/v1/timelines/home"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def install(services: Services, ttl: float = 5) -> Clock:
@@ -99,20 +90,6 @@ async def test_an_unknown_token_is_not_remembered(
         response = await client.get(VERIFY, headers=bearer("not-a-token"))
         assert response.status_code == 401
     assert len(services.token_cache) == 0
-
-
-@pytest.fixture
-def handoffs(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
-    """Statements sent to a connection's thread, by the function they run there."""
-    seen: Counter[str] = Counter()
-    original = sqlite_driver.Connection._execute
-
-    async def counted(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        seen[getattr(fn, "__name__", repr(fn))] += 1
-        return await original(self, fn, *args, **kwargs)
-
-    monkeypatch.setattr(sqlite_driver.Connection, "_execute", counted)
-    return seen
 
 
 async def test_a_home_timeline_page_reads_on_the_loops_thread(

@@ -8,25 +8,16 @@ from collections import Counter
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import delete
 
 from services.context import Services
-from storage import sqlite_driver
 from storage.models import WebSession
 from tessera.config import Config
+from tests.clocks import Clock
 from tests.conftest import csrf_from
 from web.app import create_app
 
 SESSION_COOKIE = "tessera_session"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def install(services: Services, ttl: float) -> Clock:
@@ -74,19 +65,6 @@ async def test_signing_out_ends_the_session_at_once(
         cookies={SESSION_COOKIE: cookie},
     ) as replay:
         assert not await signed_in(replay)
-
-
-@pytest.fixture
-def handoffs(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
-    seen: Counter[str] = Counter()
-    original = sqlite_driver.Connection._execute
-
-    async def counted(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        seen[getattr(fn, "__name__", repr(fn))] += 1
-        return await original(self, fn, *args, **kwargs)
-
-    monkeypatch.setattr(sqlite_driver.Connection, "_execute", counted)
-    return seen
 
 
 async def test_a_signed_in_grid_page_reads_inline_but_its_unread_count(
