@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Protocol
+
 
 class Clock:
     """Stands still until the test sets ``now`` (seconds, as ``time.monotonic``)."""
@@ -12,3 +15,18 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class HeldForSeconds(Protocol):
+    ttl: float
+    clock: Callable[[], float]
+
+    def clear(self) -> None: ...
+
+
+def install(cache: HeldForSeconds, ttl: float = 5) -> Clock:
+    """Give one of the app's own caches a TTL and a clock the test sets, and empty it."""
+    clock = Clock()
+    cache.ttl, cache.clock = ttl, clock
+    cache.clear()
+    return clock

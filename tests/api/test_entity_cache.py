@@ -10,22 +10,12 @@ import httpx
 from sqlmodel import select
 
 from services.context import Services
-from services.entity_cache import EntityCache
 from storage import api_queries as aq
 from storage.models import Actor, MediaAttachment, Post
 from tests.api.conftest import bearer, post_status
-from tests.clocks import Clock
+from tests.clocks import install
 
 HOME = "/api/v1/timelines/home"
-
-
-def install(services: Services, ttl: float = 5) -> Clock:
-    """The app's own cache, with a TTL and a clock the test sets."""
-    clock = Clock()
-    cache: EntityCache = services.entity_cache
-    cache.ttl, cache.clock = ttl, clock
-    cache.clear()
-    return clock
 
 
 async def home(client: httpx.AsyncClient, token: str) -> list[dict[str, Any]]:
@@ -48,7 +38,7 @@ async def change_elsewhere(services: Services, model: Any, row_id: int, **values
 async def test_changes_to_the_post_and_author_rows_show_at_once(
     client: httpx.AsyncClient, services: Services, make_token: Any
 ) -> None:
-    install(services)
+    install(services.entity_cache)
     actor, token = await make_token("alice")
     status = await post_status(client, token, "First light")
     first = await home(client, token)
@@ -69,7 +59,7 @@ async def test_changes_to_the_post_and_author_rows_show_at_once(
 async def test_other_tables_are_behind_by_at_most_the_ttl(
     client: httpx.AsyncClient, services: Services, make_token: Any
 ) -> None:
-    clock = install(services, ttl=5)
+    clock = install(services.entity_cache, ttl=5)
     _actor, token = await make_token("alice")
     status = await post_status(client, token, "Harbour")
     assert (await home(client, token))[0]["media_attachments"][0]["description"] in ("", None)
@@ -87,7 +77,7 @@ async def test_other_tables_are_behind_by_at_most_the_ttl(
 async def test_a_write_through_the_api_empties_it(
     client: httpx.AsyncClient, services: Services, make_token: Any
 ) -> None:
-    install(services, ttl=3600)
+    install(services.entity_cache, ttl=3600)
     _actor, token = await make_token("alice")
     await post_status(client, token, "Lighthouse")
     before = (await home(client, token))[0]
@@ -105,7 +95,7 @@ async def test_a_write_through_the_api_empties_it(
 async def test_viewer_marks_are_per_reader_never_cached(
     client: httpx.AsyncClient, services: Services, make_token: Any
 ) -> None:
-    install(services, ttl=3600)
+    install(services.entity_cache, ttl=3600)
     _alice, alice = await make_token("alice")
     _bob, bob = await make_token("bob")
     status = await post_status(client, alice, "Meadow")
@@ -123,7 +113,7 @@ async def test_viewer_marks_are_per_reader_never_cached(
 async def test_ttl_zero_turns_it_off(
     client: httpx.AsyncClient, services: Services, make_token: Any
 ) -> None:
-    install(services, ttl=0)
+    install(services.entity_cache, ttl=0)
     _actor, token = await make_token("alice")
     await post_status(client, token, "Dunes")
     await home(client, token)
@@ -137,7 +127,7 @@ async def test_an_entity_rendered_across_a_write_is_not_kept(
 ) -> None:
     """A render that began before a write emptied the cache may hold what the write
     changed in other tables: it is answered, but not stored for the next reader."""
-    install(services, ttl=3600)
+    install(services.entity_cache, ttl=3600)
     actor, token = await make_token("alice")
     await post_status(client, token, "Orchard")
     cache = services.entity_cache

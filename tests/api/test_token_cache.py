@@ -16,22 +16,13 @@ import httpx
 from sqlmodel import select
 
 from services.context import Services
-from services.token_cache import TokenCache
 from storage.models import LocalUser
 from storage.oauth_models import OAuthToken
 from tests.api.conftest import bearer, post_status
-from tests.clocks import Clock
+from tests.clocks import install
 
 VERIFY = "/api/v1/accounts/verify_credentials"
 HOME = "/api/v1/timelines/home"
-
-
-def install(services: Services, ttl: float = 5) -> Clock:
-    clock = Clock()
-    cache: TokenCache = services.token_cache
-    cache.ttl, cache.clock = ttl, clock
-    cache.clear()
-    return clock
 
 
 async def revoke_elsewhere(services: Services, token: str) -> None:
@@ -46,7 +37,7 @@ async def revoke_elsewhere(services: Services, token: str) -> None:
 async def test_a_change_elsewhere_shows_within_the_ttl(
     client: httpx.AsyncClient, services: Services, make_token: Any
 ) -> None:
-    clock = install(services, ttl=5)
+    clock = install(services.token_cache, ttl=5)
     _actor, token = await make_token("alice")
     assert (await client.get(VERIFY, headers=bearer(token))).status_code == 200
     assert len(services.token_cache) == 1
@@ -64,7 +55,7 @@ async def test_a_change_elsewhere_shows_within_the_ttl(
 async def test_a_disabled_account_is_refused_once_a_write_forgets_the_cache(
     client: httpx.AsyncClient, services: Services, make_token: Any
 ) -> None:
-    install(services, ttl=60)
+    install(services.token_cache, ttl=60)
     actor, token = await make_token("alice")
     _other, other_token = await make_token("bob")
     assert (await client.get(VERIFY, headers=bearer(token))).status_code == 200
@@ -85,7 +76,7 @@ async def test_a_disabled_account_is_refused_once_a_write_forgets_the_cache(
 async def test_an_unknown_token_is_not_remembered(
     client: httpx.AsyncClient, services: Services
 ) -> None:
-    install(services, ttl=60)
+    install(services.token_cache, ttl=60)
     for _ in range(2):
         response = await client.get(VERIFY, headers=bearer("not-a-token"))
         assert response.status_code == 401
@@ -95,7 +86,7 @@ async def test_an_unknown_token_is_not_remembered(
 async def test_a_home_timeline_page_reads_on_the_loops_thread(
     client: httpx.AsyncClient, services: Services, make_token: Any, handoffs: Counter[str]
 ) -> None:
-    install(services, ttl=60)
+    install(services.token_cache, ttl=60)
     services.entity_cache.ttl = 60
     _actor, token = await make_token("alice")
     await post_status(client, token, "Low tide")

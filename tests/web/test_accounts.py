@@ -264,3 +264,29 @@ async def test_settings_header_image_shows_on_the_profile_and_in_the_api(client,
     assert keys[0] != keys[1]
     assert not services.blobs.exists(keys[0])  # the first header's file is gone
     assert services.blobs.exists(keys[1])
+
+
+async def test_settings_refuses_a_header_that_is_not_an_image(client, alice, services):
+    """A bad header file is a 4xx on the settings page and leaves the profile and the
+    media folder as they were, even with a good avatar sent beside it."""
+    from storage.models import Actor as ActorRow
+    from tests.imagegen import png_bytes
+
+    media_root = services.config.media.root
+    before = sorted(p for p in media_root.rglob("*") if p.is_file())
+    token = await csrf_from(client, "/settings")
+    refused = await client.post(
+        "/settings/profile",
+        data={"csrf_token": token, "display_name": "Changed", "bio": ""},
+        files=[
+            ("avatar", ("me.png", png_bytes(200, 200, seed=3), "image/png")),
+            ("header", ("banner.png", b"not an image at all", "image/png")),
+        ],
+    )
+    assert 400 <= refused.status_code < 500
+    assert 'class="error" role="alert"' in refused.text
+    async with services.db.session() as session:
+        row = await session.get(ActorRow, alice.id)
+    assert row.header_key is None and row.avatar_key is None
+    assert row.display_name != "Changed"
+    assert sorted(p for p in media_root.rglob("*") if p.is_file()) == before

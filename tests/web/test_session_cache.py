@@ -13,18 +13,11 @@ from sqlalchemy import delete
 from services.context import Services
 from storage.models import WebSession
 from tessera.config import Config
-from tests.clocks import Clock
+from tests.clocks import install
 from tests.conftest import csrf_from
 from web.app import create_app
 
 SESSION_COOKIE = "tessera_session"
-
-
-def install(services: Services, ttl: float) -> Clock:
-    clock = Clock()
-    services.token_cache.ttl, services.token_cache.clock = ttl, clock
-    services.token_cache.clear()
-    return clock
 
 
 async def signed_in(client: httpx.AsyncClient) -> bool:
@@ -40,7 +33,7 @@ async def end_sessions_elsewhere(services: Services) -> None:
 async def test_a_session_ended_elsewhere_ends_within_the_ttl(
     client: httpx.AsyncClient, services: Services, alice: Any
 ) -> None:
-    clock = install(services, ttl=5)
+    clock = install(services.token_cache, ttl=5)
     assert await signed_in(client)
     await end_sessions_elsewhere(services)
     clock.now += 4
@@ -52,7 +45,7 @@ async def test_a_session_ended_elsewhere_ends_within_the_ttl(
 async def test_signing_out_ends_the_session_at_once(
     client: httpx.AsyncClient, services: Services, alice: Any, config: Config
 ) -> None:
-    install(services, ttl=60)
+    install(services.token_cache, ttl=60)
     assert await signed_in(client)
     cookie = client.cookies[SESSION_COOKIE]
     token = await csrf_from(client, "/compose")
@@ -70,7 +63,7 @@ async def test_signing_out_ends_the_session_at_once(
 async def test_a_signed_in_grid_page_reads_inline_but_its_unread_count(
     client: httpx.AsyncClient, services: Services, alice: Any, handoffs: Counter[str]
 ) -> None:
-    install(services, ttl=60)
+    install(services.token_cache, ttl=60)
     for path in ("/", "/home", "/tags/tide"):
         handoffs.clear()
         response = await client.get(path)

@@ -179,6 +179,9 @@ async def settings_profile(request: Request) -> Response:
         return await render(
             request, "settings.html", {**ctx, "error": exc.public}, status=exc.status
         )
+    except BaseException:  # no row points at the files written: remove them
+        await batch.discard()
+        raise
     replaced = {
         old
         for old, new in ((old_avatar, avatar_key), (old_header, header_key))
