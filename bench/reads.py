@@ -24,7 +24,7 @@ from bench.figures import Figure, Section, ratio
 from bench.harness import BROWSER, Run, client, cookie_header, signed_in
 from bench.loadgen import LoadResult, LoadSpec, build_request, run_load
 from bench.profiling import profile_pid
-from bench.server import free_port, start_bare
+from bench.server import free_port, start_bare, start_process, tessera_argv
 
 LEVELS = (1, 8, 32)
 KINDS = (
@@ -295,3 +295,62 @@ async def run_reads(
                     met=met,
                 )
             )
+
+
+PROCESS_KINDS = ("api_home", "gallery_signed_in", "home", "profile_signed_in")
+"""The reads a page cache does not answer: what more web processes are for."""
+
+
+async def run_web_processes(
+    run: Run, section: Section, requests: dict[str, list[bytes]], processes: int = 2
+) -> None:
+    """The rendered reads again, with ``tessera serve --processes N`` on the same database,
+    against the one process of the reads section in the same run. Runs after every other
+    section: it stops the benchmark's server and leaves it stopped."""
+    one = section.series.get("reads_curves") or {}
+    server = run.tessera()
+    await server.stop()
+    run.server = None
+    assert run.config_path is not None
+    served = await start_process(
+        "tessera",
+        [*tessera_argv(run.config_path), "--processes", str(processes)],
+        run.port,
+        run.work / f"tessera-{processes}-processes.log",
+    )
+    duration = run.scaled(4.0, 1.5)
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        for kind in PROCESS_KINDS:
+            spec = LoadSpec(
+                "127.0.0.1",
+                run.port,
+                requests[kind],
+                concurrency=8,
+                duration=duration,
+                label=f"{kind}@8, {processes} processes",
+            )
+            result = await run_load(spec)
+            _check(result, spec.label)
+            results[kind] = _point(result)
+    finally:
+        await served.stop()
+    section.series["web_processes"] = {"processes": processes, "points": results}
+    for kind in PROCESS_KINDS:
+        single = next((p for p in one.get(kind, []) if p["concurrency"] == 8), None)
+        target = TARGET_RPS.get(kind)
+        rps = results[kind]["rps"]
+        section.add(
+            Figure(
+                group="Reads",
+                name=f"{TITLES[kind]}, 8 in flight, {processes} web processes",
+                tessera=rps,
+                unit="req/s",
+                ceiling=single["rps"] if single else None,
+                ceiling_label="one web process, same run",
+                ratio=ratio(rps, single["rps"]) if single else None,
+                target=f">= {target:,} req/s" if target else "",
+                met=(rps >= target) if target else None,
+                note=f"p50 {results[kind]['p50_ms']} ms, p99 {results[kind]['p99_ms']} ms",
+            )
+        )

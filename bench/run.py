@@ -100,6 +100,9 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
             sec_f = Section("Fan-out")
             sections.append(await _guard(sec_f, lambda: fanout_bench.run_fanout(run, sec_f)))
         footprint.finish(run, foot)
+        if "reads" in only:
+            # Last: it restarts the server with several web processes and leaves it stopped.
+            await _guard(sec, lambda: reads.run_web_processes(run, sec, requests))
     finally:
         if run.server is not None:
             await run.server.stop()

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from tessera.config import Config, load_config
+from tessera.config import Config, load_config, with_processes
 from tessera.errors import TesseraError
 
 EXIT_USAGE = 2
@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="apply pending migrations, then serve HTTP")
     serve.add_argument("--host", help="override [server] host")
     serve.add_argument("--port", type=int, help="override [server] port")
+    serve.add_argument(
+        "--processes", type=int, help="override [server] processes (web processes to run)"
+    )
     serve.add_argument(
         "--no-first-admin",
         action="store_true",
@@ -120,33 +123,21 @@ async def _first_admin(services: Any) -> str | None:
     return password
 
 
-def _freeze_startup_objects() -> None:
-    """Move everything made so far (imported modules, the app, SQLAlchemy's mappers) out
-    of the cyclic garbage collector's sight: they live as long as the process, and each
-    full collection walked all of them, a pause of the event loop of tens of
-    milliseconds under load that showed as the inbox's p99 (docs/performance.md). No
-    collection first: it would cost ~45 ms of start-up for the little garbage imports
-    leave. Collection was off while they were made (``cmd_serve``) and comes back on
-    here."""
-    gc.freeze()
-    gc.enable()
-
-
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     # No cyclic collection until start-up is done: importing the stack makes hundreds of
     # thousands of long-lived objects, and the full collections they set off cost ~0.1 s
     # of a ~0.8 s start (measured with and without; docs/performance.md). They are all
     # frozen out of the collector's sight afterwards anyway.
     gc.disable()
-    import uvicorn
-
-    from web.app import create_app
+    from tessera.serving import serve
 
     _ensure_data_dirs(config)
 
     async def prepare(services: Any) -> str | None:
         return None if args.no_first_admin else await _first_admin(services)
 
+    if args.processes is not None:
+        config = with_processes(config, args.processes)
     password = _run(lambda: _with_services(config, prepare))
     host = args.host or config.server.host
     port = args.port or config.server.port
@@ -158,17 +149,7 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
             flush=True,
         )
     print(f"Tessera is serving {config.base_url} on http://{host}:{port}", flush=True)
-    app = create_app(config)
-    _freeze_startup_objects()
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level="info",
-        proxy_headers=config.server.trusted_proxy,
-        server_header=False,
-    )
-    return 0
+    return serve(config, host=host, port=port)
 
 
 def cmd_worker(config: Config, _args: argparse.Namespace) -> int:
@@ -177,6 +158,7 @@ def cmd_worker(config: Config, _args: argparse.Namespace) -> int:
     import signal
 
     from federation.delivery import run_workers
+    from tessera.serving import freeze_startup_objects
 
     _ensure_data_dirs(config)
 
@@ -191,7 +173,7 @@ def cmd_worker(config: Config, _args: argparse.Namespace) -> int:
         finally:
             await services.close()
 
-    _freeze_startup_objects()
+    freeze_startup_objects()
     _run(lambda: _with_services(config, work))
     return 0
 

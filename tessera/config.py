@@ -42,6 +42,7 @@ class ServerConfig:
     signup_window_seconds: int = 1800
     trusted_proxy: bool = False
     page_cache_seconds: int = 5
+    processes: int = 1
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,25 @@ def _resolve_db_url(url: str, base: Path) -> str:
     return prefix + str((base / rel).resolve())
 
 
+def _check_processes(config: Config, name: str) -> None:
+    count = config.server.processes
+    if not 1 <= count <= 64:
+        raise ConfigError(f"{name}: must be between 1 and 64, got {count}")
+    if count > 1 and ":memory:" in config.database.url:
+        raise ConfigError(
+            f"{name}: several web processes need a database file or server, "
+            "not an in-memory database"
+        )
+
+
+def with_processes(config: Config, count: int) -> Config:
+    """``config`` with ``[server] processes`` overridden (``tessera serve --processes``),
+    checked as the file's value is."""
+    changed = replace(config, server=replace(config.server, processes=count))
+    _check_processes(changed, "--processes")
+    return changed
+
+
 def _validate(config: Config, *, base: Path, default_base: bool) -> None:
     inst = config.instance
     if inst.registrations not in REGISTRATION_MODES:
@@ -149,6 +169,7 @@ def _validate(config: Config, *, base: Path, default_base: bool) -> None:
         raise ConfigError(f"instance.domain: not a host name (with optional port): {inst.domain!r}")
     if not 0 < config.server.port < 65536:
         raise ConfigError(f"server.port: must be between 1 and 65535, got {config.server.port}")
+    _check_processes(config, "server.processes")
     url = config.database.url
     if not (url.startswith("sqlite+aiosqlite://") or url.startswith("postgresql+asyncpg://")):
         raise ConfigError(

@@ -19,6 +19,7 @@ from starlette.templating import Jinja2Templates
 
 from federation.delivery import run_workers as _run_workers
 from services.context import Services
+from storage.change_signal import ChangeSignal
 from tessera.config import Config
 from tessera.errors import TesseraError
 from web import api
@@ -95,12 +96,18 @@ def _templates() -> Jinja2Templates:
 
 
 def create_app(
-    config: Config, *, services: Services | None = None, run_workers: bool = True
+    config: Config,
+    *,
+    services: Services | None = None,
+    run_workers: bool = True,
+    change_signal: ChangeSignal | None = None,
 ) -> Starlette:
     """Build the app. Nothing touches the network; the database is opened lazily.
 
     With ``run_workers`` the lifespan runs the background workers (deliveries, inbox
     processing) beside the server; tests turn it off and step them with ``run_once()``.
+    ``change_signal`` joins the caches of several web processes (``tessera serve`` with
+    ``[server] processes`` above 1): a write answered here empties theirs.
     """
     svc = services or Services.from_config(config)
     state = WebState(
@@ -165,6 +172,7 @@ def create_app(
                 ttl_seconds=config.server.page_cache_seconds,
                 session_cookie=SESSION_COOKIE,
                 on_write=svc.forget_cached,
+                signal=change_signal,
             ),
             Middleware(BodySizeLimit, limit_for=limit_for),
         ],

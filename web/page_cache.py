@@ -24,7 +24,9 @@ edits, deletes or changes a profile here sees the change on the very next page. 
 rendered while such a write ran is not stored (the generation it started under is gone).
 Changes this process does not see as requests (the federation inbox, processed in the
 background; another process such as ``tessera worker`` or the CLI) show within the TTL;
-inbox POSTs do not empty the cache, or a busy federation would keep it empty.
+inbox POSTs do not empty the cache, or a busy federation would keep it empty. With several
+web processes (``[server] processes``), a write answered by one empties the caches of all:
+it raises a ``ChangeSignal`` the others look at before each request.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from federation.negotiation import wants_activity_json
+from storage.change_signal import ChangeSignal
 
 SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
 MAX_BYTES = 4 * 1024 * 1024
@@ -85,9 +88,11 @@ class PageCache:
         max_bytes: int = MAX_BYTES,
         clock: Callable[[], float] = time.monotonic,
         on_write: Callable[[], None] | None = None,
+        signal: ChangeSignal | None = None,
     ) -> None:
         self.app = app
         self._on_write = on_write
+        self._signal = signal
         self.ttl = ttl_seconds
         self.max_bytes = max_bytes
         self._bytes = 0
@@ -99,7 +104,13 @@ class PageCache:
     def invalidate(self) -> None:
         """Forget every page: something this process serves may have changed. Also calls
         ``on_write``, for the caches that follow the same rule (the client API's rendered
-        entities and resolved tokens, ``Services.forget_cached``)."""
+        entities and resolved tokens, ``Services.forget_cached``), and tells the other web
+        processes to do the same."""
+        if self._signal is not None:
+            self._signal.bump()
+        self._forget()
+
+    def _forget(self) -> None:
         self.generation += 1
         self._entries.clear()
         self._bytes = 0
@@ -128,6 +139,8 @@ class PageCache:
         if scope["type"] != "http" or self.ttl <= 0:
             await self.app(scope, receive, send)
             return
+        if self._signal is not None and self._signal.changed():
+            self._forget()  # another web process answered a write
         method = scope["method"]
         if method not in SAFE_METHODS:
             await self._write(scope, receive, send)

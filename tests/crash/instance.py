@@ -109,12 +109,12 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    async def start(self, *, deadline: float = 60.0) -> None:
-        """Start the server and wait until it answers HTTP."""
+    async def start(self, *args: str, deadline: float = 60.0) -> None:
+        """Start the server (``args`` added to ``serve``) and wait until it answers HTTP."""
         assert self.process is None, "already running"
         self._log = self.log_path.open("ab")
         self.process = await asyncio.create_subprocess_exec(
-            *_command(self.folder, "serve", "--no-first-admin"),
+            *_command(self.folder, "serve", "--no-first-admin", *args),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=self._log,
             stderr=asyncio.subprocess.STDOUT,
