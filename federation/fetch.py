@@ -61,6 +61,7 @@ __all__ = [
     "instance_signer",
     "is_fresh",
     "resolve_handle",
+    "store_actor_document",
 ]
 
 ACTOR_TTL = timedelta(hours=24)
@@ -160,6 +161,15 @@ async def _store_actor(
         raise BadDocument.for_url(
             fetched_from, "another account of that server already has this name"
         ) from None
+
+
+async def store_actor_document(
+    ctx: FetchContext, data: dict[str, Any], *, fetched_from: str
+) -> Actor:
+    """Store an actor document just fetched from ``fetched_from`` (with ``fetch_object``)
+    for a caller that also reads something of the document the row does not keep, such as
+    ``alsoKnownAs`` when a Move is checked. Raises ``BadDocument`` as ``get_actor`` does."""
+    return await _store_actor(ctx, data, fetched_from=fetched_from)
 
 
 async def _local_actor(ctx: FetchContext, ap_id: str) -> Actor:

@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from federation.handlers import actors, follows, moderation, notes, reactions
+from federation.handlers import actors, follows, moderation, moves, notes, reactions
 from federation.handlers.base import DONE, IGNORED, InboxContext, InboxServices
 from federation.parse import NOTE_TYPES, first, id_of, parse_activity, type_of
 from storage import inbox_queries as q
@@ -118,10 +118,6 @@ async def _delete(ctx: InboxContext) -> str:
     return await notes.on_delete(ctx)
 
 
-async def _ignore(_ctx: InboxContext) -> str:
-    return IGNORED
-
-
 HANDLERS: dict[str, Handler] = {
     "Follow": follows.on_follow,
     "Accept": follows.on_accept,
@@ -134,7 +130,7 @@ HANDLERS: dict[str, Handler] = {
     "Delete": _delete,
     "Block": moderation.on_block,
     "Flag": moderation.on_flag,
-    "Move": _ignore,
+    "Move": moves.on_move,
 }
 
 

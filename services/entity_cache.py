@@ -70,6 +70,7 @@ def actor_version(actor: ActorRow) -> tuple[Any, ...]:
         actor.manually_approves_followers,
         actor.actor_type,
         actor.discoverable,
+        actor.moved_to_id,
     )
 
 

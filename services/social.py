@@ -16,8 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import or_
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from federation import activities as act
@@ -27,6 +26,7 @@ from services.federate import enqueue, notify, unnotify
 from storage import accounts as accounts_q
 from storage import delivery_queries as dq
 from storage import home_feed
+from storage import social_queries as social_q
 from storage.federation_models import Block
 from storage.ids import new_id
 from storage.models import Actor, Follow
@@ -44,18 +44,6 @@ async def _pair(session: AsyncSession, actor: Actor, target: Actor) -> tuple[Act
     if me.id == other.id:
         raise InvalidInput("You cannot do that to yourself.")
     return me, other
-
-
-async def _blocked(session: AsyncSession, a: int, b: int) -> bool:
-    result = await session.exec(
-        select(Block.id).where(
-            or_(
-                (col(Block.actor_id) == a) & (col(Block.target_id) == b),
-                (col(Block.actor_id) == b) & (col(Block.target_id) == a),
-            )
-        )
-    )
-    return result.first() is not None
 
 
 async def _send_to(
@@ -97,7 +85,7 @@ async def follow(services: Services, actor: Actor, target: Actor) -> Follow:
         me, other = await _pair(session, actor, target)
         if other.suspended:
             raise NotFound("No such account.")
-        if await _blocked(session, me.id, other.id):
+        if await social_q.blocks_either_way(session, me.id, other.id):
             raise Forbidden("You cannot follow this account.")
         existing = await accounts_q.follow_between(session, me.id, other.id)
         if existing is not None:

@@ -196,9 +196,14 @@ async def relationships(
     return ties
 
 
-async def is_blocked_either_way(session: AsyncSession, a: int, b: int) -> bool:
-    ties = await relationships(session, a, [b])
-    return ties[b].blocking or ties[b].blocked_by
+async def moved_targets(session: AsyncSession, ids: Sequence[int]) -> dict[int, Actor]:
+    """The accounts that moved accounts point to, by id; suspended ones left out."""
+    if not ids:
+        return {}
+    result = await session.exec(
+        select(Actor).where(col(Actor.id).in_(list(ids)), col(Actor.suspended).is_(False))
+    )
+    return {actor.id: actor for actor in result.all()}
 
 
 async def visible_account(session: AsyncSession, actor_id: int) -> Actor | None:

@@ -164,6 +164,7 @@ ACCOUNT_COLUMNS = (
     "manually_approves_followers",
     "discoverable",
     "created_at",
+    "moved_to_id",
 )
 """The ``actor`` columns an account entity shows (``web.api.entities.account``) and the
 entity cache compares: what a timeline reads of authors and boosters. Not the keys: the

@@ -55,6 +55,8 @@ class Actor(SQLModel, table=True):
     manually_approves_followers: bool = False
     discoverable: bool = True
     suspended: bool = False
+    moved_to_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    """The account this one moved to (a verified ``Move``), or None."""
     fetched_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

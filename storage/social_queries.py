@@ -1,8 +1,10 @@
-"""Named queries for notifications, follow requests and account search."""
+"""Named queries for notifications, follow requests, blocks and account search."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, update
+from typing import Any
+
+from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -76,3 +78,22 @@ async def search_local_actors(session: AsyncSession, prefix: str, *, limit: int)
         .limit(limit)
     )
     return list(result.all())
+
+
+async def _either_way(session: AsyncSession, source: Any, target: Any, a: int, b: int) -> bool:
+    """Whether a row links ``a`` and ``b`` in either direction (``source``/``target``
+    are the row's two account columns)."""
+    result = await session.exec(
+        select(source).where(or_((source == a) & (target == b), (source == b) & (target == a)))
+    )
+    return result.first() is not None
+
+
+async def blocks_either_way(session: AsyncSession, a: int, b: int) -> bool:
+    """Whether either account blocks the other."""
+    return await _either_way(session, col(Block.actor_id), col(Block.target_id), a, b)
+
+
+async def follows_either_way(session: AsyncSession, a: int, b: int) -> bool:
+    """Whether either account follows (or asked to follow) the other."""
+    return await _either_way(session, col(Follow.follower_id), col(Follow.followee_id), a, b)

@@ -89,7 +89,7 @@ def _templates() -> Jinja2Templates:
     # Templates ship with the code and change only with a restart: no stat() of every
     # template (and those it extends or imports) on each render.
     env.auto_reload = False
-    env.globals["static_version"] = "1"
+    env.globals["static_version"] = "2"
     env.filters["datetime"] = lambda d: d.strftime("%Y-%m-%d %H:%M UTC") if d else ""
     env.filters["isodate"] = lambda d: d.strftime("%Y-%m-%dT%H:%M:%SZ") if d else ""
     return templates

@@ -1,4 +1,4 @@
-"""Update{Person}, Delete{actor} and Move.
+"""Update{Person} and Delete{actor} (Move: ``federation.handlers.moves``).
 
 An actor may only describe itself: an Update whose embedded actor is not the activity's
 actor is ignored, and the embedded document goes through the same tolerant-but-strict
@@ -9,8 +9,6 @@ Delete{actor} (actor == object) removes what that account left here - follows bo
 likes and boosts (with their counters), posts and their files, blocks, notifications - and
 keeps the actor row, marked suspended, so reports that name it still resolve and a late
 activity from it is recognised and refused.
-
-Move is ignored for now: following the new account on users' behalf needs their consent.
 """
 
 from __future__ import annotations

@@ -23,10 +23,14 @@ from web.api import entities as E
 
 
 async def accounts(
-    session: AsyncSession, svc: Services, actors: Sequence[ActorRow]
+    session: AsyncSession, svc: Services, actors: Sequence[ActorRow], *, nest: bool = True
 ) -> dict[int, dict[str, Any]]:
     """Account entities by id: from the entity cache where the actor row is unchanged,
-    else rendered (counts and profile fields in one lookup each for all of them)."""
+    else rendered (counts and profile fields in one lookup each for all of them).
+
+    An account that moved carries the account it moved to as ``moved``, as on Mastodon;
+    that one is rendered with ``nest=False``: without a ``moved`` of its own (a chain or a
+    cycle of moves stops there) and not kept in the cache in that shape."""
     cache = svc.entity_cache
     generation = cache.generation  # before any read: see EntityCache.keep_status
     out: dict[int, dict[str, Any]] = {}
@@ -46,11 +50,19 @@ async def accounts(
             stats = await b.account_stats(session, list(missing))
             local = [i for i, a in missing.items() if a.domain is None]
             fields = await b.profile_fields(session, local)
+        moved_ids = {a.moved_to_id for a in missing.values() if a.moved_to_id} if nest else set()
+        moved = await b.moved_targets(session, list(moved_ids))
+        nested = await accounts(session, svc, list(moved.values()), nest=False) if moved else {}
         urls = svc.urls
         for i, actor in missing.items():
             entity = E.account(actor, stats[i], fields.get(i, []), urls=urls)
-            cache.keep_account(actor, entity, generation=generation)
+            if actor.moved_to_id in nested:
+                entity["moved"] = nested[actor.moved_to_id]
+            if nest:
+                cache.keep_account(actor, entity, generation=generation)
             out[i] = entity
+    if not nest:
+        return {i: {k: v for k, v in e.items() if k != "moved"} for i, e in out.items()}
     return out
 
 

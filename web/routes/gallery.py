@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from storage import accounts as accounts_q
+from storage import api_batch
 from storage import posts as q
 from storage import social_queries as social_q
 from storage.models import Actor, Post, Tombstone
@@ -164,7 +165,11 @@ async def profile(request: Request) -> Response:
             session, tiles[:PAGE_SIZE], svc.urls, svc.config.instance.domain
         )
         relationship = await _relationship(session, viewer, actor.id)
+        moved = await api_batch.moved_targets(
+            session, [actor.moved_to_id] if actor.moved_to_id else []
+        )
     who = actor_view(actor, svc.urls, svc.config.instance.domain)
+    target = moved.get(actor.moved_to_id or 0)
     return await render(
         request,
         "profile.html",
@@ -175,6 +180,9 @@ async def profile(request: Request) -> Response:
             "followers": followers,
             "following": following,
             "relationship": relationship,
+            "moved_to": actor_view(target, svc.urls, svc.config.instance.domain)
+            if target
+            else None,
             "feed_url": f"{svc.urls.profile(actor.username)}.atom"
             if actor.domain is None
             else None,
