@@ -9,6 +9,7 @@ of its own, with the boost row's id as its status id, exactly as Mastodon shows 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -36,7 +37,6 @@ from storage.posts import _not_blocked, _visible_to, unindexed
 MAX_LIMIT = 40
 # The booster of a boost, a second ``actor`` in one statement. Made once: the first use of
 # a fresh alias's columns builds its column lookup, a tenth of a home page's Python time.
-BOOSTER = aliased(Actor)
 
 
 @dataclass(frozen=True)
@@ -134,18 +134,41 @@ async def _posts(
 
 
 async def _boosts(session: AsyncSession, page: Page, *conditions: Any) -> list[Entry]:
-    booster = BOOSTER
-    stmt = (
-        select(Boost, booster, Post, Actor)
-        .join(booster, col(booster.id) == col(Boost.actor_id))
-        .join(Post, col(Post.id) == col(Boost.post_id))
-        .join(Actor, col(Actor.id) == col(Post.actor_id))
-        .where(unindexed(col(Post.visibility)).in_(("public", "unlisted")), *conditions)
+    """Boosts with their posts, authors and boosters, read as plain columns as ``home``
+    reads them (of the accounts only ``ACCOUNT_COLUMNS``: never their keys)."""
+    stmt = _boost_statement().where(
+        unindexed(_POST_T.c.visibility).in_(("public", "unlisted")), *conditions
     )
-    rows = await _run(session, stmt, col(Boost.id), page)
-    return [Entry(post=p, author=a, boost=b, booster=r, cursor=b.id) for b, r, p, a in rows]
+    return _boost_entries(await _run(session, stmt, _BOOST_T.c.id, page))
 
 
+def _boost_statement() -> Any:
+    return (
+        select(*_HOME_COLUMNS[2], *_HOME_COLUMNS[3], *_HOME_COLUMNS[0], *_HOME_COLUMNS[1])
+        .join_from(_BOOST_T, _BOOSTER_T, _BOOSTER_T.c.id == _BOOST_T.c.actor_id)
+        .join(_POST_T, _POST_T.c.id == _BOOST_T.c.post_id)
+        .join(_ACTOR_T, _ACTOR_T.c.id == _POST_T.c.actor_id)
+    )
+
+
+def _boost_entries(rows: Sequence[Any]) -> list[Entry]:
+    post_names, author_names, boost_names, booster_names = _HOME_NAMES
+    entries = []
+    for row in rows:
+        start = 0
+        parts = []
+        for names in (boost_names, booster_names, post_names, author_names):
+            parts.append(_columns_of(row, start, names))
+            start += len(names)
+        boost, booster, post, author = parts
+        if boost is not None and booster is not None and post is not None and author is not None:
+            entries.append(
+                Entry(post=post, author=author, boost=boost, booster=booster, cursor=boost.id)
+            )
+    return entries
+
+
+BOOSTER = aliased(Actor)
 _POST_T = Post.__table__  # type: ignore[attr-defined]
 _ACTOR_T = Actor.__table__  # type: ignore[attr-defined]
 _BOOST_T = Boost.__table__  # type: ignore[attr-defined]
@@ -472,6 +495,7 @@ async def shown_in_thread(
 
 
 async def boost_entry(session: AsyncSession, boost_id: int) -> Entry | None:
+    """One boost as whole rows: ``statuses`` checks the author's and the post's state."""
     booster = BOOSTER
     result = await session.exec(
         select(Boost, booster, Post, Actor)
