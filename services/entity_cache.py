@@ -17,9 +17,11 @@ What a cached entity may and may not be behind:
   status with its author's too (the status embeds its author's account).
 - What is read from other tables (media descriptions, tags, mentions, an author's
   follower and post counts) may be up to ``ttl`` seconds old when the change came from
-  elsewhere (the federation inbox, another process); any write through this process's
-  web or client API empties the cache when it answers (``web.page_cache`` calls
-  :meth:`EntityCache.clear`), as it empties the anonymous page cache.
+  elsewhere (the federation inbox, the command line, ``tessera worker``); any write
+  through the web or client API of this process, or of another web process of the same
+  server (their shared ``ChangeSignal``), empties the cache before the next request
+  (``web.page_cache`` calls :meth:`EntityCache.clear`), as it empties the anonymous
+  page cache.
 - Only the viewer-independent part is kept: favourited, reblogged, bookmarked and pinned
   are added per request, on a copy.
 

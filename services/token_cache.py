@@ -13,8 +13,11 @@ What a cached resolution may be behind, and why that is safe:
   answers (``web.page_cache`` calls :meth:`TokenCache.clear`, as it empties the entity
   cache): revoking a token, signing out, changing a password, disabling an account
   through the admin pages all take effect on the very next request.
-- A change made by another process (the ``tessera`` command line, a second ``serve``)
-  takes effect within ``ttl`` seconds, as cached pages and entities do.
+- The other web processes of the same ``tessera serve`` (``[server] processes``) empty
+  theirs before their next request: the page cache middleware watches the
+  ``ChangeSignal`` they share. A change made by any other process (the ``tessera``
+  command line, ``tessera worker``) takes effect within ``ttl`` seconds, as cached pages
+  and entities do.
 - Only tokens that resolved are kept: an unknown or revoked token is looked up every
   time, so a token created a moment ago in another process works at once.
 - A resolution that started before a write and ended after it is not kept (the

@@ -10,7 +10,7 @@ that did not revoke it.
 The signal is a block of shared memory made before the processes are forked, one 8-byte
 counter per process. A process that answers a write adds one to its own counter (one
 writer per counter, so no lock and no lost update); every request first compares the
-block with the copy it saw last (a 64-byte read and compare, well under a microsecond)
+block with the copy it saw last (8 bytes a process, well under a microsecond)
 and empties its caches when another process's counter moved. No file, no system call
 per request. Changes made outside the web processes (the inbox worker, the CLI) are not
 signalled and show within the caches' TTL, as with one process.

@@ -131,13 +131,13 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     gc.disable()
     from tessera.serving import serve
 
+    if args.processes is not None:
+        config = with_processes(config, args.processes)
     _ensure_data_dirs(config)
 
     async def prepare(services: Any) -> str | None:
         return None if args.no_first_admin else await _first_admin(services)
 
-    if args.processes is not None:
-        config = with_processes(config, args.processes)
     password = _run(lambda: _with_services(config, prepare))
     host = args.host or config.server.host
     port = args.port or config.server.port

@@ -27,10 +27,12 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 from typing import Any
 
 from storage.change_signal import ChangeSignal
+from storage.ids import set_process_tag
 from tessera.config import Config
 
 __all__ = ["freeze_startup_objects", "serve"]
@@ -78,6 +80,18 @@ def serve(config: Config, *, host: str, port: int) -> int:
     return _Supervisor(config, options, config.server.processes).run()
 
 
+def _port_is_free(host: str, port: int, family: int) -> None:
+    """Refuse a port another server holds: ``SO_REUSEPORT`` would otherwise let a second
+    ``tessera serve`` (a stale one, or a mistaken second start) bind beside the first
+    and split its traffic. A plain bind, without the option, fails if anyone listens."""
+    probe = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+    finally:
+        probe.close()
+
+
 def _listening_sockets(host: str, port: int, count: int) -> list[socket.socket] | None:
     """One listening socket per web process, all on ``host:port`` with ``SO_REUSEPORT``:
     the kernel spreads new connections over them evenly. With one shared socket, the
@@ -88,6 +102,7 @@ def _listening_sockets(host: str, port: int, count: int) -> list[socket.socket] 
     if not hasattr(socket, "SO_REUSEPORT"):
         return None
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    _port_is_free(host, port, family)
     sockets: list[socket.socket] = []
     try:
         for _ in range(count):
@@ -122,23 +137,54 @@ def _die_with_parent(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+def _wait_for_single_thread(seconds: float = 2.0) -> None:
+    """Fork only from a process with one thread: a thread holding a lock at the fork
+    leaves it held forever in the child. The database connections opened by the start-up
+    step (migration check, first admin) end their threads when they close; give them a
+    moment."""
+    deadline = time.monotonic() + seconds
+    while threading.active_count() > 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if threading.active_count() > 1:
+        log.warning("forking with %d threads running", threading.active_count())
+
+
 class _Supervisor:
+    """Starts the web processes, restarts one that dies, and stops them all on SIGTERM or
+    SIGINT. A process that keeps dying (``GIVE_UP_AFTER`` deaths within
+    ``GIVE_UP_WINDOW`` seconds) stops the server with exit status 1, so a service
+    manager sees the failure instead of a server answering a share of its connections
+    from a backlog nobody accepts."""
+
+    GIVE_UP_AFTER = 5
+    GIVE_UP_WINDOW = 60.0
+
     def __init__(self, config: Config, options: dict[str, Any], count: int) -> None:
         self.config = config
         self.options = options
         self.count = count
         self.children: dict[int, int] = {}  # pid -> process index
         self.stopping = False
+        self.failed = False
+        self.deaths: list[float] = []
 
     def run(self) -> int:
         import uvicorn
+
+        from web.security import load_or_create_secret
 
         sockets = _listening_sockets(self.options["host"], self.options["port"], self.count)
         if sockets is None:  # no SO_REUSEPORT: one socket that every process accepts from
             shared = uvicorn.Config(app="", **self.options).bind_socket()
             sockets = [shared] * self.count
+        # Made here, before the fork, so that every process signs with the same key.
+        load_or_create_secret(self.config.server.secret_key_file)
         change_signal = ChangeSignal(self.count)
         freeze_startup_objects()
+        _wait_for_single_thread()
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         for index in range(self.count):
@@ -152,18 +198,39 @@ class _Supervisor:
             index = self.children.pop(pid, None)
             if index is None or self.stopping:
                 continue
-            log.warning(
-                "web process %d (pid %d) ended (status %d); starting it again",
-                index,
-                pid,
-                status,
-            )
-            time.sleep(RESTART_PAUSE)
-            if not self.stopping:
-                self._spawn(index, sockets, change_signal)
+            self._restart(index, pid, status, sockets, change_signal)
         for sock in set(sockets):
             sock.close()
-        return 0
+        return 1 if self.failed else 0
+
+    def _restart(
+        self,
+        index: int,
+        pid: int,
+        status: int,
+        sockets: list[socket.socket],
+        change_signal: ChangeSignal,
+    ) -> None:
+        code = os.waitstatus_to_exitcode(status)
+        ended = f"exit status {code}" if code >= 0 else f"signal {-code}"
+        now = time.monotonic()
+        self.deaths = [t for t in self.deaths if now - t < self.GIVE_UP_WINDOW] + [now]
+        if len(self.deaths) >= self.GIVE_UP_AFTER:
+            log.error(
+                "web process %d (pid %d) ended (%s); %d ended within %d s: stopping",
+                index,
+                pid,
+                ended,
+                len(self.deaths),
+                self.GIVE_UP_WINDOW,
+            )
+            self.failed = True
+            self._stop(signal.SIGTERM, None)
+            return
+        log.warning("web process %d (pid %d) ended (%s); starting it again", index, pid, ended)
+        time.sleep(RESTART_PAUSE)
+        if not self.stopping:
+            self._spawn(index, sockets, change_signal)
 
     def _stop(self, _signum: int, _frame: Any) -> None:
         self.stopping = True
@@ -172,10 +239,24 @@ class _Supervisor:
                 os.kill(pid, signal.SIGTERM)
 
     def _spawn(self, index: int, sockets: list[socket.socket], change_signal: ChangeSignal) -> None:
+        """Fork web process ``index`` with SIGTERM and SIGINT blocked, so neither can run
+        the supervisor's handler in the child, nor reach the parent between the fork and
+        the child's entry in ``children`` (it would not be told to stop)."""
         parent = os.getpid()
-        pid = os.fork()
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+            else:
+                self.children[pid] = index
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
         if pid:
-            self.children[pid] = index
+            if self.stopping:  # asked to stop while this one was being made
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
             return
         code = 1
         try:
@@ -195,9 +276,8 @@ class _Supervisor:
 
         from web.app import create_app
 
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
         _die_with_parent(parent)
+        set_process_tag(index)
         change_signal.attach(index)
         app = create_app(self.config, run_workers=index == 0, change_signal=change_signal)
         gc.freeze()

@@ -28,7 +28,9 @@ def test_a_bump_in_another_process_is_seen_once_and_ones_own_never() -> None:
             code = 0 if saw_parent and not saw_own else 3
         finally:
             os._exit(code)
-    os.read(ready_r, 1)
+    os.close(ready_w)  # a child that dies early then reads as EOF, not a hang
+    os.close(go_r)
+    assert os.read(ready_r, 1) == b"x", "process 1 ended before attaching"
     assert not signal.changed()
     signal.bump()  # one's own write: the others see it, this process does not
     assert not signal.changed()

@@ -95,6 +95,12 @@ def _templates() -> Jinja2Templates:
     return templates
 
 
+def _share(limit: int, processes: int) -> int:
+    """One web process's share of an attempt limit: the limiters live in each process's
+    memory, so N processes with the whole limit each would allow N times the guesses."""
+    return max(1, -(-limit // processes))
+
+
 def create_app(
     config: Config,
     *,
@@ -115,10 +121,12 @@ def create_app(
         secret=load_or_create_secret(config.server.secret_key_file),
         templates=_templates(),
         login_limiter=SlidingWindowLimiter(
-            config.server.login_attempts_per_window, config.server.login_window_seconds
+            _share(config.server.login_attempts_per_window, config.server.processes),
+            config.server.login_window_seconds,
         ),
         signup_limiter=SlidingWindowLimiter(
-            config.server.signup_attempts_per_window, config.server.signup_window_seconds
+            _share(config.server.signup_attempts_per_window, config.server.processes),
+            config.server.signup_window_seconds,
         ),
     )
     upload_cap = config.media.max_upload_bytes * config.media.max_attachments + 1024 * 1024

@@ -18,17 +18,44 @@ from pathlib import Path
 
 
 def load_or_create_secret(path: Path) -> bytes:
-    """The instance's signing secret: 32 random bytes made on first start, kept 0600."""
+    """The instance's signing secret: 32 random bytes made on first start, kept 0600.
+
+    Made in a temporary file and linked into place, so two processes starting at once
+    (the web processes of one ``tessera serve``) can never end up with different keys:
+    the second link fails and that process reads the first one's key."""
+    existing = _read_secret(path)
+    if existing is not None:
+        return existing
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(32).encode("ascii")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(value)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if path.exists():  # a short or empty file left by an older version: replace it
+            os.replace(temporary, path)
+            return value
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            found = _read_secret(path)
+            if found is None:
+                raise
+            return found
+        return value
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _read_secret(path: Path) -> bytes | None:
     if path.is_file():
         data = path.read_bytes().strip()
         if len(data) >= 32:
             return data
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_hex(32).encode("ascii")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(value)
-    return value
+    return None
 
 
 def csrf_token_for(secret: bytes, cookie_value: str) -> str:
@@ -49,8 +76,9 @@ def hash_token(token: str) -> str:
 class SlidingWindowLimiter:
     """At most ``limit`` events per key within ``window`` seconds (in memory).
 
-    One process serves an SQLite instance, so memory is the right place; a multi-process
-    deployment would move this to the database or a shared cache.
+    Kept in the memory of one process. With several web processes (``[server]
+    processes``) each keeps its own with an equal share of the configured limit, so the
+    instance as a whole allows no more than the limit (``web.app``).
 
     Memory is bounded by ``max_keys``. Past it, keys whose events have all expired go
     first, then keys still under the limit (least recently hit first), and only then

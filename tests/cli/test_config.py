@@ -112,4 +112,4 @@ def test_serve_refuses_a_bad_process_count_before_touching_anything(tmp_path: Pa
     )
     assert result.returncode == 1
     assert result.stderr.strip() == "tessera: --processes: must be between 1 and 64, got 65"
-    assert not (tmp_path / "data" / "tessera.db").exists()
+    assert not (tmp_path / "data").exists()

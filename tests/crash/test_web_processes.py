@@ -11,6 +11,7 @@ again, and SIGTERM stops them all.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -34,6 +35,26 @@ def web_processes(parent: int) -> list[int]:
     """The children of ``parent`` (its web processes), from /proc."""
     children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
     return sorted(int(pid) for pid in children)
+
+
+def written(pid: int) -> int:
+    """Bytes ``pid`` has written (answers to its sockets, its access log lines)."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no wchar for {pid}")
+
+
+async def answered_by_all(
+    pids: list[int], base: str, path: str, **kwargs: object
+) -> list[httpx.Response]:
+    """``every`` request, checking that each web process answered some of them: what one
+    process keeps in its caches is then known to be in all of them."""
+    before = {pid: written(pid) for pid in pids}
+    responses = await every(base, path, **kwargs)
+    idle = [pid for pid in pids if written(pid) == before[pid]]
+    assert not idle, f"web processes {idle} answered none of {len(responses)} requests"
+    return responses
 
 
 async def fresh(base: str, method: str, path: str, **kwargs: object) -> httpx.Response:
@@ -78,13 +99,10 @@ async def test_two_web_processes_share_one_port_and_one_view_of_writes(tmp_path:
         first = await eventually(lambda: _two(parent), what="two web processes")
         assert len(first) == 2
 
-        # Every process has the profile page, the token and the session in its caches.
+        # Every process has the profile page in its cache.
         cookie, csrf = await sign_in(base)
-        assert all("Renamed" not in r.text for r in await every(base, "/@alice"))
-        verified = await every(base, "/api/v1/accounts/verify_credentials", headers=bearer)
-        assert {r.status_code for r in verified} == {200}
-        home = await every(base, "/home", headers={"Cookie": cookie})
-        assert {r.status_code for r in home} == {200}
+        page = await answered_by_all(first, base, "/@alice")
+        assert all(r.status_code == 200 and "Renamed" not in r.text for r in page)
 
         # A write through one process shows through all of them on the next request.
         renamed = await fresh(
@@ -98,10 +116,14 @@ async def test_two_web_processes_share_one_port_and_one_view_of_writes(tmp_path:
         pages = await every(base, "/@alice")
         assert all("Renamed Alice" in r.text for r in pages), server.log()[-2000:]
 
-        # Revoking the token's app (a form in one process) stops it in every process.
+        # Revoking the token's app (a form in one process) stops it in every process,
+        # each of which has just resolved it (and keeps it for page_cache_seconds).
         apps = await fresh(base, "GET", "/settings/apps", headers={"Cookie": cookie})
         app_id = re.search(r'action="/settings/apps/(\d+)/revoke"', apps.text)
         assert app_id is not None, apps.text[-2000:]
+        path = "/api/v1/accounts/verify_credentials"
+        verified = await answered_by_all(first, base, path, headers=bearer)
+        assert {r.status_code for r in verified} == {200}
         revoked = await fresh(
             base,
             "POST",
@@ -113,7 +135,10 @@ async def test_two_web_processes_share_one_port_and_one_view_of_writes(tmp_path:
         after = await every(base, "/api/v1/accounts/verify_credentials", headers=bearer)
         assert {r.status_code for r in after} == {401}
 
-        # Signing out in one process ends the session in every process.
+        # Signing out in one process ends the session in every process, each of which
+        # has just resolved it.
+        home = await answered_by_all(first, base, "/home", headers={"Cookie": cookie})
+        assert {r.status_code for r in home} == {200}
         out = await fresh(
             base, "POST", "/logout", headers={"Cookie": cookie}, data={"csrf_token": csrf}
         )
@@ -154,4 +179,35 @@ def _is_zombie(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
+        return True
+
+
+async def test_a_web_process_that_keeps_dying_stops_the_server_with_a_failure(
+    tmp_path: Path,
+) -> None:
+    folder = make_instance(tmp_path / "instance")
+    server = ServerProcess(folder, tmp_path / "serve.log")
+    await server.start("--processes", "2")
+    try:
+        assert server.process is not None
+        parent = server.process.pid
+        for _death in range(5):  # the supervisor gives up at the fifth within a minute
+            pids = await eventually(lambda: _two(parent), what=f"two processes\n{server.log()}")
+            os.kill(pids[0], signal.SIGKILL)
+            await eventually(
+                lambda dead=pids[0]: _gone(parent, dead), what=f"a death seen\n{server.log()}"
+            )
+        process = server.process
+        async with asyncio.timeout(60):
+            await process.wait()
+        assert process.returncode == 1, server.log()[-2000:]
+        assert "ended within" in server.log()
+    finally:
+        await server.stop()
+
+
+async def _gone(parent: int, dead: int) -> bool:
+    try:
+        return dead not in web_processes(parent)
+    except FileNotFoundError:  # the supervisor itself has ended
         return True
