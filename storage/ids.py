@@ -7,9 +7,10 @@ Layout: milliseconds since the epoch in the high bits, then 10 random-then-count
 then a 6-bit tag of the process. Several processes write to one database (the web
 processes of ``tessera serve``, ``tessera worker``, the CLI); without the tag, two of them
 making ids in the same millisecond would collide one time in a few thousand, and the
-second insert would fail. The web processes of one server are tagged 0, 1, 2, ... (set
-after the fork, ``set_process_tag``), so they never collide; other processes take a
-random tag.
+second insert would fail. The web processes of one server are tagged 0, 1, 2, ... up to
+31 (set after the fork, ``set_process_tag``), so they never collide with each other; any
+other process (``tessera worker``, the CLI) takes a random tag from 32 to 63, so it never
+meets a web process's tag either.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ TAG_BITS = 6
 _TAG_MASK = (1 << TAG_BITS) - 1
 _lock = threading.Lock()
 _last = 0
-_tag = secrets.randbits(TAG_BITS)
+_tag = (1 << (TAG_BITS - 1)) | secrets.randbits(TAG_BITS - 1)  # 32-63: see above
 
 
 def set_process_tag(tag: int) -> None:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -80,20 +79,28 @@ async def search_local_actors(session: AsyncSession, prefix: str, *, limit: int)
     return list(result.all())
 
 
-async def _either_way(session: AsyncSession, source: Any, target: Any, a: int, b: int) -> bool:
-    """Whether a row links ``a`` and ``b`` in either direction (``source``/``target``
-    are the row's two account columns)."""
+async def blocks_either_way(session: AsyncSession, a: int, b: int) -> bool:
+    """Whether either account blocks the other."""
     result = await session.exec(
-        select(source).where(or_((source == a) & (target == b), (source == b) & (target == a)))
+        select(Block.id).where(
+            or_(
+                (col(Block.actor_id) == a) & (col(Block.target_id) == b),
+                (col(Block.actor_id) == b) & (col(Block.target_id) == a),
+            )
+        )
     )
     return result.first() is not None
 
 
-async def blocks_either_way(session: AsyncSession, a: int, b: int) -> bool:
-    """Whether either account blocks the other."""
-    return await _either_way(session, col(Block.actor_id), col(Block.target_id), a, b)
-
-
-async def follows_either_way(session: AsyncSession, a: int, b: int) -> bool:
-    """Whether either account follows (or asked to follow) the other."""
-    return await _either_way(session, col(Follow.follower_id), col(Follow.followee_id), a, b)
+async def delete_follow_notifications(
+    session: AsyncSession, recipient_id: int, from_actor_id: int
+) -> None:
+    """The follow and follow-request notifications ``from_actor_id`` left ``recipient_id``
+    (a follow that ends with a block)."""
+    await session.exec(  # type: ignore[call-overload]
+        sa_delete(Notification).where(
+            col(Notification.recipient_id) == recipient_id,
+            col(Notification.from_actor_id) == from_actor_id,
+            col(Notification.kind).in_(("follow", "follow_request")),
+        )
+    )

@@ -139,8 +139,8 @@ def _resolve_db_url(url: str, base: Path) -> str:
 
 def _check_processes(config: Config, name: str) -> None:
     count = config.server.processes
-    if not 1 <= count <= 64:
-        raise ConfigError(f"{name}: must be between 1 and 64, got {count}")
+    if not 1 <= count <= 32:
+        raise ConfigError(f"{name}: must be between 1 and 32, got {count}")
     if count > 1 and ":memory:" in config.database.url:
         raise ConfigError(
             f"{name}: several web processes need a database file or server, "

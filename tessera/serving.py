@@ -137,7 +137,7 @@ def _die_with_parent(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGALRM}
 
 
 def _wait_for_single_thread(seconds: float = 2.0) -> None:
@@ -161,6 +161,8 @@ class _Supervisor:
 
     GIVE_UP_AFTER = 5
     GIVE_UP_WINDOW = 60.0
+    STOP_GRACE = 30
+    """Seconds the web processes get to finish their requests and lifespans on a stop."""
 
     def __init__(self, config: Config, options: dict[str, Any], count: int) -> None:
         self.config = config
@@ -232,11 +234,23 @@ class _Supervisor:
         if not self.stopping:
             self._spawn(index, sockets, change_signal)
 
-    def _stop(self, _signum: int, _frame: Any) -> None:
-        self.stopping = True
+    def _stop(self, signum: int, _frame: Any) -> None:
+        """Pass the signal on (a second Ctrl-C is uvicorn's "stop now"), and end with
+        SIGKILL whatever is still running ``STOP_GRACE`` seconds after the first."""
+        if not self.stopping:
+            self.stopping = True
+            signal.signal(signal.SIGALRM, self._kill)
+            signal.alarm(self.STOP_GRACE)
+        self._signal_all(signum)
+
+    def _kill(self, _signum: int, _frame: Any) -> None:
+        log.warning("web processes still running after %d s: killing them", self.STOP_GRACE)
+        self._signal_all(signal.SIGKILL)
+
+    def _signal_all(self, signum: int) -> None:
         for pid in list(self.children):
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+                os.kill(pid, signum)
 
     def _spawn(self, index: int, sockets: list[socket.socket], change_signal: ChangeSignal) -> None:
         """Fork web process ``index`` with SIGTERM and SIGINT blocked, so neither can run
@@ -247,8 +261,8 @@ class _Supervisor:
         try:
             pid = os.fork()
             if pid == 0:
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                for signum in _STOP_SIGNALS:
+                    signal.signal(signum, signal.SIG_DFL)
             else:
                 self.children[pid] = index
         finally:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +66,20 @@ def _ahead() -> int:
 def test_the_tag_is_checked() -> None:
     with pytest.raises(ValueError):
         ids.set_process_tag(64)
+
+
+def test_a_process_not_told_its_tag_takes_one_no_web_process_has() -> None:
+    tags = {
+        int(
+            subprocess.run(
+                [sys.executable, "-c", "from storage import ids; print(ids.new_id() & 63)"],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=Path(__file__).resolve().parents[1],
+                timeout=60,
+            ).stdout
+        )
+        for _ in range(3)
+    }
+    assert all(32 <= tag <= 63 for tag in tags)  # web processes are 0-31

@@ -97,8 +97,9 @@ def _templates() -> Jinja2Templates:
 
 def _share(limit: int, processes: int) -> int:
     """One web process's share of an attempt limit: the limiters live in each process's
-    memory, so N processes with the whole limit each would allow N times the guesses."""
-    return max(1, -(-limit // processes))
+    memory, so N processes with the whole limit each would allow N times the guesses.
+    Rounded down (together they allow no more than the limit), but at least one."""
+    return max(1, limit // processes)
 
 
 def create_app(

@@ -8,46 +8,59 @@ useless without the secret.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
 import secrets
 import time
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 
 
 def load_or_create_secret(path: Path) -> bytes:
     """The instance's signing secret: 32 random bytes made on first start, kept 0600.
 
-    Made in a temporary file and linked into place, so two processes starting at once
-    (the web processes of one ``tessera serve``) can never end up with different keys:
-    the second link fails and that process reads the first one's key."""
+    Made under an exclusive lock on a file beside it, read again once the lock is held,
+    and moved into place whole: processes starting at once (``tessera serve`` with its
+    web processes, ``tessera worker``) all end up with the one key."""
     existing = _read_secret(path)
     if existing is not None:
         return existing
     path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_hex(32).encode("ascii")
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(value)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if path.exists():  # a short or empty file left by an older version: replace it
-            os.replace(temporary, path)
-            return value
+    with _locked(path.with_name(f".{path.name}.lock")):
+        existing = _read_secret(path)  # made by another process while this one waited
+        if existing is not None:
+            return existing
+        value = secrets.token_hex(32).encode("ascii")
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.new")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.link(temporary, path)
-        except FileExistsError:
-            found = _read_secret(path)
-            if found is None:
-                raise
-            return found
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(value)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
         return value
-    finally:
-        temporary.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``lock_path`` (no lock where there is no ``fcntl``)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: one process at a time is up to the operator
+        yield
+        return
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _read_secret(path: Path) -> bytes | None:
@@ -77,8 +90,9 @@ class SlidingWindowLimiter:
     """At most ``limit`` events per key within ``window`` seconds (in memory).
 
     Kept in the memory of one process. With several web processes (``[server]
-    processes``) each keeps its own with an equal share of the configured limit, so the
-    instance as a whole allows no more than the limit (``web.app``).
+    processes``) each keeps its own with an equal share of the configured limit, rounded
+    down but at least one (``web.app``): together they allow the limit, or one attempt a
+    process when the limit is smaller than the number of processes.
 
     Memory is bounded by ``max_keys``. Past it, keys whose events have all expired go
     first, then keys still under the limit (least recently hit first), and only then

@@ -11,16 +11,20 @@ Mastodon's account migration, handled as Mastodon handles it (``Move`` activity 
   its owner does not control.
 - The old account is marked moved (``actor.moved_to_id``): its profile and its client-API
   entity (``moved``) point to the new one.
-- Each local follower of the old account follows the new one (a ``Follow`` sent there,
-  pending until its server accepts, as any follow of a remote account) and stops following
-  the old one (``Undo{Follow}`` sent to it). A follower who blocks the new account, or is
+- Each local account following the old one (accepted follows: a request the old account
+  never answered stays where it is, as on Mastodon) follows the new one (a ``Follow``
+  sent there, pending until its server accepts, as any follow of a remote account) and
+  stops following the old one (``Undo{Follow}`` sent to it). A follower who blocks the new account, or is
   blocked by it, keeps the old follow. One who already follows (or asked to follow) the
   new account only leaves the old one. The old account's posts stay in their home
   timelines.
 - Each local account that blocked the old account blocks the new one too (a ``Block``
-  sent there), unless either follows the other (Mastodon's rule too).
-- A replayed Move finds nothing left to do. A move to an account of this instance is
-  ignored: local accounts have no aliases to agree with.
+  sent there), unless it follows the new account (Mastodon's rule too); a follow the new
+  account has of it ends, as any block ends it.
+- The old account is marked moved and the new one unmarked first (a move back clears the
+  first move's mark); followers and blocks then move a hundred at a time, each batch in a
+  transaction of its own. A replayed Move finds nothing left to do. A move to an account
+  of this instance, or to the moving account itself, is ignored.
 """
 
 from __future__ import annotations
@@ -54,6 +58,11 @@ def aliases(document: dict[str, Any]) -> set[str]:
     return {found for item in items if (found := id_of(item))}
 
 
+BATCH = 100
+"""Followers (and blockers) moved per transaction: a popular account's move must not hold
+SQLite's write lock for all of them at once. A replay finds the moved ones done."""
+
+
 async def on_move(ctx: InboxContext) -> str:
     origin_url = ctx.activity.actor
     if not origin_url or ctx.is_local(origin_url) or ctx.activity.object_id != origin_url:
@@ -71,14 +80,28 @@ async def on_move(ctx: InboxContext) -> str:
         target = await store_actor_document(ctx.services, document, fetched_from=target_url)
     except BadDocument:
         return IGNORED
-    if target.suspended:
+    if target.suspended or target.id == origin.id:
         return IGNORED
     async with ctx.services.db.transaction() as session:
         await mq.mark_moved(session, origin.id, target.id)
-        for follow, follower in await mq.local_follows_of(session, origin.id):
-            await _move_follow(ctx, session, follow, follower, origin, target)
-        for blocker in await mq.local_blockers_of(session, origin.id):
-            await _carry_block(ctx, session, blocker, target)
+    after = 0
+    while True:
+        async with ctx.services.db.transaction() as session:
+            follows = await mq.local_followers_of(session, origin.id, after=after, limit=BATCH)
+            for follow, follower in follows:
+                await _move_follow(ctx, session, follow, follower, origin, target)
+        if len(follows) < BATCH:
+            break
+        after = follows[-1][0].id
+    after = 0
+    while True:
+        async with ctx.services.db.transaction() as session:
+            blocks = await mq.local_blocks_of(session, origin.id, after=after, limit=BATCH)
+            for _block_id, blocker in blocks:
+                await _carry_block(ctx, session, blocker, target)
+        if len(blocks) < BATCH:
+            break
+        after = blocks[-1][0]
     return DONE
 
 
@@ -88,7 +111,12 @@ async def _send(
     inbox = personal_inbox(to)
     if inbox is not None:
         await enqueue_activity(
-            session, actor=sender, activity=activity, inboxes=[inbox], local_base_url=ctx.base_url
+            session,
+            actor=sender,
+            activity=activity,
+            inboxes=[inbox],
+            local_base_url=ctx.base_url,
+            now=ctx.services.clock(),
         )
 
 
@@ -129,10 +157,25 @@ async def _move_follow(
 async def _carry_block(
     ctx: InboxContext, session: AsyncSession, blocker: Actor, target: Actor
 ) -> None:
+    """Block the new account as the old one was blocked (Mastodon's ``carry_blocks_over``):
+    not when the blocker already blocks it or follows it (their choice, made knowing the
+    account). A follow of the new account to the blocker ends, with a Reject, as a block
+    ends it."""
     if await social_q.block_between(session, blocker.id, target.id) is not None:
-        return  # blocks it already
-    if await social_q.follows_either_way(session, blocker.id, target.id):
-        return  # one follows the other: that is theirs to decide (as on Mastodon)
+        return
+    if await accounts_q.follow_between(session, blocker.id, target.id) is not None:
+        return
+    theirs = await accounts_q.follow_between(session, target.id, blocker.id)
+    if theirs is not None:
+        embedded: dict[str, Any] | str = theirs.ap_id or {
+            "type": "Follow",
+            "actor": target.ap_id,
+            "object": blocker.ap_id,
+        }
+        reject = act.build_reject(blocker, embedded, follow_row_id=theirs.id)
+        await _send(ctx, session, blocker, target, reject)
+        await social_q.delete_follow_notifications(session, blocker.id, target.id)
+        await session.delete(theirs)
     block_id = new_id()
     session.add(
         Block(

@@ -64,7 +64,7 @@ def test_env_variable_names_the_file(tmp_path: Path) -> None:
             "[federation]\ndelivery_concurrency = 0\n",
             "federation.delivery_concurrency: must be between 1 and 1000",
         ),
-        ("[server]\nprocesses = 0\n", "server.processes: must be between 1 and 64, got 0"),
+        ("[server]\nprocesses = 0\n", "server.processes: must be between 1 and 32, got 0"),
         (
             "[server]\nprocesses = 2\n[database]\nurl = 'sqlite+aiosqlite:///:memory:'\n",
             "server.processes: several web processes need a database file",
@@ -105,11 +105,11 @@ def test_check_config_ok(tmp_path: Path) -> None:
 def test_serve_refuses_a_bad_process_count_before_touching_anything(tmp_path: Path) -> None:
     path = write(tmp_path, "[instance]\ndomain = 'art.example'\n")
     result = subprocess.run(
-        [sys.executable, "-m", "tessera.cli", "--config", str(path), "serve", "--processes", "65"],
+        [sys.executable, "-m", "tessera.cli", "--config", str(path), "serve", "--processes", "33"],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 1
-    assert result.stderr.strip() == "tessera: --processes: must be between 1 and 64, got 65"
+    assert result.stderr.strip() == "tessera: --processes: must be between 1 and 32, got 33"
     assert not (tmp_path / "data").exists()

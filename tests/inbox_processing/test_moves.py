@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from sqlmodel import select
 
 from federation.fetch import get_actor
 from services.api_tokens import create_script_token
@@ -66,50 +67,88 @@ async def sent(services: Services) -> list[tuple[str, dict[str, Any]]]:
 async def test_followers_follow_the_new_account_and_blocks_carry_over(
     services: Services, peer: Peer, other_peer: Peer, make_user: Callable[..., Any]
 ) -> None:
-    alice, carol, dave, erin = [
-        await make_user(name) for name in ("alice", "carol", "dave", "erin")
+    alice, carol, dave, erin, frank, gina = [
+        await make_user(name) for name in ("alice", "carol", "dave", "erin", "frank", "gina")
     ]
     bob = await get_actor(services, peer.add_actor("bob"))
     newbob_url = other_peer.add_actor("newbob", alsoKnownAs=[bob.ap_id])
     alice_old = await follow(services, alice, bob, "accepted")
-    carol_old = await follow(services, carol, bob, "pending")
+    carol_old = await follow(services, carol, bob, "pending")  # never accepted: stays
     erin_old = await follow(services, erin, bob, "accepted")
-    await block(services, dave, bob)
     newbob = await get_actor(services, newbob_url)
     await block(services, newbob, erin)  # newbob blocks erin: she cannot follow it
+    for blocker in (dave, frank, gina):
+        await block(services, blocker, bob)
+    newbob_follows_frank = await follow(services, newbob, frank, "accepted")
+    gina_follows_newbob = await follow(services, gina, newbob, "accepted")
 
     assert await process(services, move(bob.ap_id, newbob_url)) == "done"
 
     assert (await reload(services, Actor, bob.id)).moved_to_id == newbob.id
-    for who in (alice, carol):
-        [to_new] = await rows(services, Follow, follower_id=who.id)
-        assert (to_new.followee_id, to_new.state) == (newbob.id, "pending")
-        assert to_new.ap_id == f"{who.ap_id}#follows/{to_new.id}"
-    [kept] = await rows(services, Follow, follower_id=erin.id)
-    assert kept.id == erin_old.id and kept.followee_id == bob.id
-    [carried] = await rows(services, Block, actor_id=dave.id, target_id=newbob.id)
+    [to_new] = await rows(services, Follow, follower_id=alice.id)
+    assert (to_new.followee_id, to_new.state) == (newbob.id, "pending")
+    assert to_new.ap_id == f"{alice.ap_id}#follows/{to_new.id}"
+    for kept in (carol_old, erin_old):  # a request never accepted; a follower newbob blocks
+        assert [f.id for f in await rows(services, Follow, follower_id=kept.follower_id)] == [
+            kept.id
+        ]
+    # Blocks carried: dave's; frank's too, ending newbob's follow of frank; not gina's,
+    # who follows newbob.
+    [dave_block] = await rows(services, Block, actor_id=dave.id, target_id=newbob.id)
+    [frank_block] = await rows(services, Block, actor_id=frank.id, target_id=newbob.id)
+    assert await rows(services, Block, actor_id=gina.id, target_id=newbob.id) == []
+    assert await reload(services, Follow, newbob_follows_frank.id) is None
+    assert await reload(services, Follow, gina_follows_newbob.id) is not None
 
     deliveries = await sent(services)
-    follows = {a["actor"]: a for inbox, a in deliveries if a["type"] == "Follow"}
-    assert set(follows) == {alice.ap_id, carol.ap_id}
-    assert all(a["object"] == newbob_url for a in follows.values())
-    assert {inbox for inbox, a in deliveries if a["type"] == "Follow"} == {f"{newbob_url}/inbox"}
-    undos = {a["actor"]: a for inbox, a in deliveries if a["type"] == "Undo"}
-    assert {inbox for inbox, a in deliveries if a["type"] == "Undo"} == {f"{bob.ap_id}/inbox"}
-    assert undos[alice.ap_id]["object"]["id"] == alice_old.ap_id  # the Follow as sent
-    assert undos[carol.ap_id]["object"]["id"] == carol_old.ap_id
-    assert undos[alice.ap_id]["object"]["object"] == bob.ap_id
-    [(inbox, block_sent)] = [(i, a) for i, a in deliveries if a["type"] == "Block"]
+    by_type: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for inbox, activity in deliveries:
+        by_type.setdefault(activity["type"], []).append((inbox, activity))
+    [(inbox, follow_sent)] = by_type["Follow"]
     assert inbox == f"{newbob_url}/inbox"
-    assert (block_sent["actor"], block_sent["object"], block_sent["id"]) == (
-        dave.ap_id,
-        newbob_url,
-        carried.ap_id,
-    )
+    assert (follow_sent["actor"], follow_sent["object"]) == (alice.ap_id, newbob_url)
+    [(inbox, undo)] = by_type["Undo"]
+    assert inbox == f"{bob.ap_id}/inbox" and undo["actor"] == alice.ap_id
+    assert undo["object"]["id"] == alice_old.ap_id  # the Follow as it was sent
+    assert undo["object"]["object"] == bob.ap_id
+    blocks_sent = {a["actor"]: (i, a) for i, a in by_type["Block"]}
+    assert set(blocks_sent) == {dave.ap_id, frank.ap_id}
+    assert blocks_sent[dave.ap_id][0] == f"{newbob_url}/inbox"
+    assert blocks_sent[dave.ap_id][1]["id"] == dave_block.ap_id
+    assert blocks_sent[frank.ap_id][1]["id"] == frank_block.ap_id
+    [(inbox, reject)] = by_type["Reject"]
+    assert inbox == f"{newbob_url}/inbox" and reject["actor"] == frank.ap_id
+    assert reject["object"] == newbob_follows_frank.ap_id
     assert len(deliveries) == 5
 
     # The new account's document was fetched from its own server, signed.
     assert other_peer.fetched("/users/newbob")
+
+
+async def test_a_move_back_clears_the_first_move(
+    services: Services, peer: Peer, other_peer: Peer, make_user: Callable[..., Any]
+) -> None:
+    alice = await make_user("alice")
+    bob_url = peer.add_actor("bob")
+    newbob_url = other_peer.add_actor("newbob", alsoKnownAs=[bob_url])
+    bob = await get_actor(services, bob_url)
+    await follow(services, alice, bob, "accepted")
+    assert await process(services, move(bob_url, newbob_url)) == "done"
+    newbob = await get_actor(services, newbob_url)
+    async with services.db.transaction() as session:  # newbob accepts alice
+        [pending] = (
+            await session.exec(select(Follow).where(Follow.followee_id == newbob.id))
+        ).all()
+        pending.state = "accepted"
+        session.add(pending)
+
+    peer.actors["bob"] = {"alsoKnownAs": [newbob_url]}  # bob agrees to take them back
+    back = {**move(newbob_url, bob_url), "id": f"{newbob_url}#moves/back"}
+    assert await process(services, back) == "done"
+    assert (await reload(services, Actor, newbob.id)).moved_to_id == bob.id
+    assert (await reload(services, Actor, bob.id)).moved_to_id is None
+    [now] = await rows(services, Follow, follower_id=alice.id)
+    assert (now.followee_id, now.state) == (bob.id, "pending")
 
 
 async def test_a_replayed_move_changes_nothing(
@@ -136,6 +175,7 @@ async def test_a_move_the_new_account_does_not_confirm_is_ignored(
     stranger = other_peer.add_actor("stranger")  # no alsoKnownAs
     elsewhere = other_peer.add_actor("elsewhere", alsoKnownAs=["https://x.example/users/bob"])
     confirms = other_peer.add_actor("confirms", alsoKnownAs=[bob.ap_id])
+    peer.actors["bob"] = {"alsoKnownAs": [bob.ap_id]}  # bob names itself: no move to itself
     old = await follow(services, alice, bob, "accepted")
 
     cases = [
@@ -145,6 +185,7 @@ async def test_a_move_the_new_account_does_not_confirm_is_ignored(
         {**move(bob.ap_id, confirms), "object": mallory},  # bob moving mallory
         {**move(bob.ap_id, confirms), "target": alice.ap_id},  # to a local account
         {**move(bob.ap_id, confirms), "target": f"{other_peer.base}/users/nobody"},  # 404
+        {**move(bob.ap_id, confirms), "target": f"{bob.ap_id}#elsewhere"},  # itself
     ]
     for number, activity in enumerate(cases):
         activity["id"] = f"{activity['actor']}#moves/{number}"
