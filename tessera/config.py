@@ -141,6 +141,8 @@ def _check_processes(config: Config, name: str) -> None:
     count = config.server.processes
     if not 1 <= count <= 32:
         raise ConfigError(f"{name}: must be between 1 and 32, got {count}")
+    if count > 1 and not hasattr(os, "fork"):
+        raise ConfigError(f"{name}: several web processes need fork() (Linux, macOS, BSD)")
     if count > 1 and ":memory:" in config.database.url:
         raise ConfigError(
             f"{name}: several web processes need a database file or server, "

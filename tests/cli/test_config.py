@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -113,3 +114,11 @@ def test_serve_refuses_a_bad_process_count_before_touching_anything(tmp_path: Pa
     assert result.returncode == 1
     assert result.stderr.strip() == "tessera: --processes: must be between 1 and 32, got 33"
     assert not (tmp_path / "data").exists()
+
+
+def test_several_processes_need_fork(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "fork")  # as on Windows
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "[server]\nprocesses = 2\n"), env={})
+    assert "server.processes: several web processes need fork()" in info.value.public
+    assert load_config(write(tmp_path, "[server]\nprocesses = 1\n"), env={}).server.processes == 1
