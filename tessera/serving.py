@@ -34,6 +34,7 @@ from typing import Any
 from storage.change_signal import ChangeSignal
 from storage.ids import set_process_tag
 from tessera.config import Config
+from tessera.errors import TesseraError
 
 __all__ = ["freeze_startup_objects", "serve"]
 
@@ -178,7 +179,11 @@ class _Supervisor:
 
         from web.security import load_or_create_secret
 
-        sockets = _listening_sockets(self.options["host"], self.options["port"], self.count)
+        host, port = self.options["host"], self.options["port"]
+        try:
+            sockets = _listening_sockets(host, port, self.count)
+        except OSError as exc:  # in use, or not an address of this machine
+            raise TesseraError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
         if sockets is None:  # no SO_REUSEPORT: one socket that every process accepts from
             shared = uvicorn.Config(app="", **self.options).bind_socket()
             sockets = [shared] * self.count

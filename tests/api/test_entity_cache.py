@@ -167,3 +167,24 @@ async def test_a_public_page_reads_what_accounts_show_and_never_keys(
         entries = await aq.public(session, None, aq.Page(limit=10), local=True)
     assert len(entries) == 1
     assert set(vars(entries[0].author)) == set(aq.ACCOUNT_COLUMNS)
+
+
+async def test_an_account_timeline_reads_its_boosts_without_keys(
+    client: httpx.AsyncClient, services: Services, make_token: Any
+) -> None:
+    _alice, alice = await make_token("alice")
+    bob, bob_token = await make_token("bob")
+    status = await post_status(client, alice, "Boost me")
+    boosted = await client.post(
+        f"/api/v1/statuses/{status['id']}/reblog", headers=bearer(bob_token)
+    )
+    assert boosted.status_code == 200
+    async with services.db.session() as session:
+        entries = await aq.by_account(session, bob.id, None, aq.Page(limit=10))
+    [entry] = entries
+    assert entry.boost is not None and entry.booster is not None
+    assert str(entry.post.id) == status["id"] and entry.booster.id == bob.id
+    assert set(vars(entry.author)) == set(aq.ACCOUNT_COLUMNS)  # no keys of either
+    assert set(vars(entry.booster)) == set(aq.ACCOUNT_COLUMNS)
+    listed = await client.get(f"/api/v1/accounts/{bob.id}/statuses", headers=bearer(bob_token))
+    assert [s["reblog"]["id"] for s in listed.json()] == [status["id"]]

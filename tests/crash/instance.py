@@ -83,6 +83,15 @@ def _env() -> dict[str, str]:
 
 async def tessera_cli(folder: InstanceFolder, *args: str, stdin: str = "") -> str:
     """Run one ``tessera`` command to completion; returns its output, fails on an error."""
+    code, out, err = await run_cli(folder, *args, stdin=stdin)
+    assert code == 0, f"tessera {' '.join(args)}: {err}"
+    return out
+
+
+async def run_cli(
+    folder: InstanceFolder, *args: str, stdin: str = ""
+) -> tuple[int | None, str, str]:
+    """Run one ``tessera`` command to completion: its exit code, output and errors."""
     process = await asyncio.create_subprocess_exec(
         *_command(folder, *args),
         stdin=asyncio.subprocess.PIPE,
@@ -93,8 +102,7 @@ async def tessera_cli(folder: InstanceFolder, *args: str, stdin: str = "") -> st
     )
     async with asyncio.timeout(60):
         out, err = await process.communicate(stdin.encode())
-    assert process.returncode == 0, f"tessera {' '.join(args)}: {err.decode()}"
-    return out.decode()
+    return process.returncode, out.decode(), err.decode()
 
 
 class ServerProcess:

@@ -20,7 +20,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.crash.instance import ServerProcess, eventually, make_instance, tessera_cli
+from tests.crash.instance import (
+    ServerProcess,
+    eventually,
+    make_instance,
+    run_cli,
+    tessera_cli,
+)
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/task").is_dir(), reason="reads the process tree from /proc (Linux)"
@@ -98,6 +104,14 @@ async def test_two_web_processes_share_one_port_and_one_view_of_writes(tmp_path:
         parent = server.process.pid
         first = await eventually(lambda: _two(parent), what="two web processes")
         assert len(first) == 2
+
+        # A second server cannot join the port (SO_REUSEPORT would let it split the
+        # traffic): it stops with a message, and the first keeps its processes.
+        code, _out, err = await run_cli(folder, "serve", "--processes", "2", "--no-first-admin")
+        assert code == 1, err
+        assert f"tessera: cannot listen on 127.0.0.1:{folder.port}: " in err
+        assert "Traceback" not in err
+        assert web_processes(parent) == first
 
         # Every process has the profile page in its cache.
         cookie, csrf = await sign_in(base)

@@ -12,9 +12,11 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 from sqlmodel import select
 
 from federation.fetch import get_actor
+from federation.handlers import moves
 from services.api_tokens import create_script_token
 from services.context import Services
 from storage.federation_models import Block, Delivery, OutboxActivity
@@ -221,3 +223,31 @@ async def test_the_moved_account_points_to_the_new_one_on_its_page_and_in_the_ap
     assert page.status_code == 200
     assert "has moved to" in page.text and f"@newbob@{newbob.domain}" in page.text
     assert f'href="{services.urls.base}/@newbob@{newbob.domain}"' in page.text
+
+
+async def test_followers_and_blocks_move_in_batches_and_none_is_left_behind(
+    services: Services,
+    peer: Peer,
+    other_peer: Peer,
+    make_user: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(moves, "BATCH", 2)  # a page boundary inside five rows
+    bob = await get_actor(services, peer.add_actor("bob"))
+    newbob_url = other_peer.add_actor("newbob", alsoKnownAs=[bob.ap_id])
+    newbob = await get_actor(services, newbob_url)
+    followers = [await make_user(f"f{i}") for i in range(5)]
+    blockers = [await make_user(f"b{i}") for i in range(5)]
+    for who in followers:
+        await follow(services, who, bob, "accepted")
+    await block(services, newbob, followers[2])  # stays with bob, between two pages
+    for who in blockers:
+        await block(services, who, bob)
+
+    assert await process(services, move(bob.ap_id, newbob_url)) == "done"
+
+    for who in followers:
+        [now] = await rows(services, Follow, follower_id=who.id)
+        assert now.followee_id == (bob.id if who is followers[2] else newbob.id)
+    for who in blockers:
+        assert len(await rows(services, Block, actor_id=who.id, target_id=newbob.id)) == 1

@@ -133,3 +133,16 @@ async def test_hashing_and_key_generation_leave_the_event_loop_free(
     await accounts.change_password(services, actor.id, "correct horse battery", "a new password")
     assert (await accounts.authenticate(services, "alice", "a new password")).id == actor.id
     assert loop_thread_calls() == []
+
+
+@pytest.mark.parametrize(
+    "config_overrides",
+    [{"server": {"trusted_proxy": True, "login_attempts_per_window": 4, "processes": 2}}],
+)
+async def test_each_web_process_allows_its_share_of_the_sign_in_limit(
+    proxied: httpx.AsyncClient,
+) -> None:
+    # two processes each keep their own count: each may allow only half, or a client
+    # spreading its guesses over both would get twice the configured number
+    codes = [await failed_sign_in(proxied, f"u{i}", "203.0.113.9") for i in range(3)]
+    assert codes == [403, 403, 429]

@@ -33,9 +33,22 @@ async def home(ctx: Ctx) -> Response:
 
 @endpoint(auth="optional", scope="read:statuses", inline_reads=True)
 async def public(ctx: Ctx) -> Response:
-    """Inline reads for the walks of the public index in page order; ``only_media`` tests
-    every post it walks for media, and a walk through text posts has no bound in a page,
-    so that one reads on SQLite's thread."""
+    return await _public_page(ctx)
+
+
+@endpoint(auth="optional", scope="read:statuses")  # a hashtag's every post is listed
+async def tag(ctx: Ctx) -> Response:
+    name = str(ctx.request.path_params["hashtag"]).lstrip("#")
+    if not name or len(name) > 100:
+        raise NotFound("Record not found")
+    return await _public_page(ctx, tag=name)
+
+
+async def _public_page(ctx: Ctx, *, tag: str | None = None) -> Response:
+    """The public timeline, or one hashtag's. Inline reads (where the endpoint asks for
+    them) walk an index in page order; ``only_media`` tests every post it walks for
+    media, and a walk through text posts has no bound in a page, so that one reads on
+    SQLite's thread."""
     p = ctx.params
     only_media = p.flag("only_media")
     async with ctx.svc.db.session() as session:
@@ -47,26 +60,8 @@ async def public(ctx: Ctx) -> Response:
                 local=p.flag("local"),
                 remote=p.flag("remote"),
                 only_media=only_media,
+                tag=tag,
             )
-        return await _respond(ctx, session, entries)
-
-
-@endpoint(auth="optional", scope="read:statuses")  # a hashtag's every post is listed
-async def tag(ctx: Ctx) -> Response:
-    name = str(ctx.request.path_params["hashtag"]).lstrip("#")
-    if not name or len(name) > 100:
-        raise NotFound("Record not found")
-    p = ctx.params
-    async with ctx.svc.db.session() as session:
-        entries = await aq.public(
-            session,
-            ctx.viewer_id,
-            page_from(ctx),
-            local=p.flag("local"),
-            remote=p.flag("remote"),
-            only_media=p.flag("only_media"),
-            tag=name,
-        )
         return await _respond(ctx, session, entries)
 
 
