@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from federation import inbox_batch
 from federation.handlers import actors, follows, moderation, moves, notes, reactions
 from federation.handlers.base import DONE, IGNORED, InboxContext, InboxServices
 from federation.parse import NOTE_TYPES, first, id_of, parse_activity, type_of
@@ -298,8 +299,12 @@ async def _run_unit(services: InboxServices, item: q.ClaimedItem) -> bool:
     return True
 
 
-async def run_once(services: InboxServices, *, limit: int = CLAIM_SIZE) -> int:
+async def run_once(services: InboxServices, *, limit: int = CLAIM_SIZE, batch: bool = True) -> int:
     """Claim up to ``limit`` due items and process them; returns how many were claimed.
+
+    First the Likes and self-contained notes among them are processed together, set-wise
+    (``federation.inbox_batch``; ``batch=False`` skips that, so tests can compare both
+    ways). What the batch leaves, and everything else, goes on as follows.
 
     Each item that needs nothing but the database is processed in one transaction, its
     outcome included: one session and one commit per item, and SQLite's write lock held
@@ -318,9 +323,17 @@ async def run_once(services: InboxServices, *, limit: int = CLAIM_SIZE) -> int:
     async with services.db.transaction() as session:
         claimed = await q.claim_due_items(session, now=now, lock_until=now + LOCK_FOR, limit=limit)
     claimed.sort(key=lambda item: item.id)
+    batched: set[int] = set()
+    if batch:
+        candidates, _rest = inbox_batch.plan(claimed, services.config.base_url)
+        if candidates:
+            left = set(await inbox_batch.run_batch(services, candidates))
+            batched = {c.item.id for c in candidates} - left
     deferred: list[q.ClaimedItem] = []
     held_back: set[str] = set()  # senders with an item deferred: their later ones wait too
     for item in claimed:
+        if item.id in batched:
+            continue
         if (
             item.actor_ap_id in held_back
             or item.activity_type in SINGLE_ONLY

@@ -24,6 +24,7 @@ delivery, an edit fanning out again) changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import BigInteger, Insert, bindparam, delete, insert, literal, null, union_all
@@ -91,10 +92,8 @@ def _audience(actor_id: int, *, followers: bool) -> Any:
     return union_all(own, _local_followers(actor_id)).subquery() if followers else own.subquery()
 
 
-async def add_post(session: AsyncSession, post: Post) -> None:
-    """Lines for a new post, local or remote (stored in this transaction)."""
-    await session.flush()
-    shape = (post.visibility in FOLLOWER_VISIBILITIES, _dialect(session))
+def _add_post_statement(session: AsyncSession, visibility: str) -> Any:
+    shape = (visibility in FOLLOWER_VISIBILITIES, _dialect(session))
     stmt = _ADD_POST.get(shape)
     if stmt is None:
         author = bindparam("author_id", type_=BigInteger)
@@ -102,8 +101,25 @@ async def add_post(session: AsyncSession, post: Post) -> None:
         owners = _audience(author, followers=shape[0])
         rows = select(owners.c[0], post_id, post_id, null(), author)
         stmt = _ADD_POST[shape] = _insert(rows, shape[1])
+    return stmt
+
+
+async def add_post(session: AsyncSession, post: Post) -> None:
+    """Lines for a new post, local or remote (stored in this transaction)."""
+    await session.flush()
     params = {"author_id": post.actor_id, "post_id": post.id}
-    await session.exec(stmt, params=params)  # type: ignore[call-overload]
+    await session.exec(_add_post_statement(session, post.visibility), params=params)  # type: ignore[call-overload]
+
+
+async def add_posts(session: AsyncSession, posts: Sequence[Mapping[str, Any]]) -> None:
+    """``add_post`` for many new posts (rows with ``id``, ``actor_id``, ``visibility``):
+    one ``executemany`` per statement shape."""
+    grouped: dict[Any, list[dict[str, int]]] = {}
+    for post in posts:
+        stmt = _add_post_statement(session, post["visibility"])
+        grouped.setdefault(stmt, []).append({"author_id": post["actor_id"], "post_id": post["id"]})
+    for stmt, params in grouped.items():
+        await session.exec(stmt, params=params)  # type: ignore[call-overload]
 
 
 _ADD_POST: dict[tuple[bool, str], Any] = {}

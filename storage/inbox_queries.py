@@ -479,6 +479,20 @@ async def ensure_notification(
     return bool(result.rowcount)
 
 
+async def ensure_notifications(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """``ensure_notification`` for many about posts (``recipient_id``, ``kind``,
+    ``from_actor_id``, ``post_id``) in one ``executemany`` of the same statement: each row
+    sees the ones before it, so a repeat within ``rows`` is skipped as one already stored."""
+    if not rows:
+        return
+    stmt = _ENSURE_NOTIFICATION.get(False)
+    if stmt is None:
+        stmt = _ENSURE_NOTIFICATION[False] = _ensure_notification(False)
+    now = utcnow()
+    params = [{"id": new_id(), "read": False, "created_at": now, **row} for row in rows]
+    await session.exec(stmt, params=params)  # type: ignore[call-overload]
+
+
 _NOTIFICATION_COLUMNS = ("id", "recipient_id", "kind", "from_actor_id", "post_id", "read")
 
 
@@ -583,6 +597,19 @@ async def add_reaction(
         },
     )
     await session.exec(count, params={"post_id": post_id})  # type: ignore[call-overload]
+
+
+async def add_reactions(
+    session: AsyncSession, model: type[Like] | type[Boost], rows: Sequence[dict[str, Any]]
+) -> None:
+    """``add_reaction`` for many (``actor_id``, ``post_id``, ``ap_id``, ``created_at``;
+    checked new by the caller): the same two statements, each run as one ``executemany``
+    (a post liked twice in ``rows`` is counted twice, each time on the stored figure)."""
+    if not rows:
+        return
+    add, count = _REACTION_STATEMENTS[model]
+    await session.exec(add, params=[{"id": new_id(), **row} for row in rows])  # type: ignore[call-overload]
+    await session.exec(count, params=[{"post_id": row["post_id"]} for row in rows])  # type: ignore[call-overload]
 
 
 _POST_TABLE = Post.__table__  # type: ignore[attr-defined]

@@ -13,6 +13,8 @@ number) so a reply to a reply to one of our posts still shows up under it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -81,38 +83,83 @@ async def walk_ancestors(ctx: InboxContext, in_reply_to: str | None) -> Ancestry
     return found
 
 
+@dataclass(frozen=True)
+class Notices:
+    """Who a stored note concerns here: ``mention`` rows and notifications to add."""
+
+    mentioned: list[int]  # local accounts named, in the order named
+    notifications: list[tuple[int, str]]  # (recipient, kind)
+
+
+def notices_for(
+    author_id: int, named: list[int], parent_author: int | None, blocking: set[int]
+) -> Notices:
+    """``mention`` rows and notifications for the local accounts a note names, and a
+    ``reply`` notification for the author of a local parent - none of them for an
+    account that blocks the note's author. Pure, so the one-at-a-time path and the batch
+    (``federation.inbox_batch``) decide alike."""
+    mentioned = [actor_id for actor_id in named if actor_id not in blocking]
+    if parent_author in blocking:
+        parent_author = None
+    notifications = [(a, "mention") for a in mentioned if a != parent_author]
+    if parent_author is not None and parent_author != author_id:
+        notifications.append((parent_author, "reply"))
+    return Notices(mentioned, notifications)
+
+
 async def _notify_and_mention(
     session: AsyncSession, ctx: InboxContext, post: Post, note: ParsedNote, parent: Post | None
 ) -> None:
-    """``mention`` rows and notifications for local accounts the note names, and a
-    ``reply`` notification for the author of a local parent - none of them for an
-    account that blocks the note's author."""
     named = [u for u in (*note.mentions, *note.to, *note.cc) if ctx.is_local(u)]
-    locals_named = await q.local_actors_by_ap_ids(session, named)
+    locals_named = [a.id for a in await q.local_actors_by_ap_ids(session, named)]
     parent_author = parent.actor_id if parent is not None and parent.local else None
-    concerned = {a.id for a in locals_named} | ({parent_author} if parent_author else set())
+    concerned = set(locals_named) | ({parent_author} if parent_author else set())
     blocking = await q.blockers_of(session, concerned, post.actor_id)
-    locals_named = [a for a in locals_named if a.id not in blocking]
-    if parent_author in blocking:
-        parent_author = None
-    for local in locals_named:
-        session.add(Mention(post_id=post.id, actor_id=local.id))
-        if local.id != parent_author:
-            await q.ensure_notification(
-                session,
-                recipient_id=local.id,
-                kind="mention",
-                from_actor_id=post.actor_id,
-                post_id=post.id,
-            )
-    if parent_author is not None and parent_author != post.actor_id:
+    notices = notices_for(post.actor_id, locals_named, parent_author, blocking)
+    for actor_id in notices.mentioned:
+        session.add(Mention(post_id=post.id, actor_id=actor_id))
+    for recipient_id, kind in notices.notifications:
         await q.ensure_notification(
             session,
-            recipient_id=parent_author,
-            kind="reply",
+            recipient_id=recipient_id,
+            kind=kind,
             from_actor_id=post.actor_id,
             post_id=post.id,
         )
+
+
+def note_post_row(
+    note: ParsedNote,
+    author_id: int,
+    followers_url: str | None,
+    parent_id: int | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """Every column of the ``post`` row for a remote note (not yet stored), as plain
+    values: the batch (``federation.inbox_batch``) inserts these as they are, which skips
+    the ~0.2 ms a model instance costs to build."""
+    return {
+        "id": new_id(),
+        "actor_id": author_id,
+        "ap_id": note.id,
+        "url": note.url or note.id,
+        "local": False,
+        "visibility": visibility_of(note.to, note.cc, followers_url),
+        "caption_source": plain_text(note.content_html),
+        "content_html": note.content_html,
+        "content_warning": note.summary,
+        "sensitive": note.sensitive,
+        "language": note.language,
+        "prompt": note.prompt,
+        "model_name": note.model_name,
+        "in_reply_to_id": parent_id,
+        "in_reply_to_ap_id": note.in_reply_to,
+        "likes_count": 0,
+        "boosts_count": 0,
+        "replies_count": 0,
+        "created_at": note.published or now,
+        "edited_at": note.updated,
+    }
 
 
 async def store_note(ctx: InboxContext, note: ParsedNote, author: Actor) -> Post:
@@ -137,25 +184,14 @@ async def store_note(ctx: InboxContext, note: ParsedNote, author: Actor) -> Post
                 await batch.discard()
                 return again
             parent = await q.post_by_reference(session, note.in_reply_to)
-            now = ctx.services.clock()
             post = Post(
-                id=new_id(),
-                actor_id=author.id,
-                ap_id=note.id,
-                url=note.url or note.id,
-                local=False,
-                visibility=visibility_of(note.to, note.cc, author.followers_url),
-                caption_source=plain_text(note.content_html),
-                content_html=note.content_html,
-                content_warning=note.summary,
-                sensitive=note.sensitive,
-                language=note.language,
-                prompt=note.prompt,
-                model_name=note.model_name,
-                in_reply_to_id=parent.id if parent is not None else None,
-                in_reply_to_ap_id=note.in_reply_to,
-                created_at=note.published or now,
-                edited_at=note.updated,
+                **note_post_row(
+                    note,
+                    author.id,
+                    author.followers_url,
+                    parent.id if parent is not None else None,
+                    ctx.services.clock(),
+                )
             )
             await q.insert_post(session, post)
             for row in media:
@@ -204,8 +240,11 @@ async def delete_post_rows(session: AsyncSession, post: Post) -> set[str]:
 
 __all__ = [
     "Ancestry",
+    "Notices",
     "delete_post_rows",
     "note_is_self_consistent",
+    "note_post_row",
+    "notices_for",
     "release_blobs",
     "store_note",
     "store_with_ancestors",
