@@ -65,6 +65,18 @@ def processing_rate(db_file: Any) -> dict[str, Any]:
     }
 
 
+def drained_since(db_file: Any, since: float) -> tuple[int, float]:
+    """Rows processed at or after ``since`` (epoch seconds) and the seconds from ``since``
+    to the last of them, from the rows' own ``processed_at``: a drain that ends between
+    two samples of the backlog is timed to the row, not to the sampler's 0.25 s."""
+    with sqlite3.connect(db_file, timeout=10) as conn:
+        rows = conn.execute(
+            "SELECT processed_at FROM inbox_item WHERE processed_at IS NOT NULL"
+        ).fetchall()
+    moments = [m for m in (_moment(r[0]) for r in rows) if m >= since]
+    return len(moments), (max(moments) - since) if moments else 0.0
+
+
 class Sampler:
     """Backlog over time, read from the database file beside the server."""
 

@@ -52,6 +52,7 @@ from storage import home_feed
 from storage import inbox_batch_queries as bq
 from storage import inbox_queries as q
 from storage import posts as post_queries
+from storage.inbox_writer import MAX_YIELD
 from storage.models import Like
 
 __all__ = ["Candidate", "plan", "run_batch"]
@@ -276,30 +277,39 @@ async def _write(session: Any, writes: _Writes) -> None:
     await q.ensure_notifications(session, writes.notifications)
 
 
-async def run_batch(services: InboxServices, candidates: list[Candidate]) -> list[int]:
-    """Process ``candidates`` in one transaction; returns the ids of the items it left to
-    the per-item path (all of them if the transaction failed)."""
+async def run_batch(
+    services: InboxServices, candidates: list[Candidate], *, give_way: float = MAX_YIELD
+) -> list[int]:
+    """Process ``candidates``: read what they need (outside any transaction, as the
+    per-item path does), decide each in claim order, then write every row and outcome in
+    one transaction, so SQLite's write lock is held only for the writes. Returns the ids
+    of the items left to the per-item path (all of them if anything failed: a row the
+    reads did not foresee, such as a post deleted meanwhile, fails the insert and the
+    per-item path then decides each item afresh)."""
     base_url = services.config.base_url
     writer = services.inbox_writer
-    await writer.wait_idle()
     try:
+        now = services.clock()
+        open_ = [c for c in candidates if not c.state]
+        facts = None
+        if open_:
+            async with services.db.session() as session:
+                facts = await _read(session, open_, base_url)
+        writes = _Writes()
+        declined: set[str] = set()  # senders with an item left: their later ones wait
+        for c in candidates:
+            if c.item.actor_ap_id in declined:
+                c.state = ""
+            elif not c.state and facts is not None:
+                c.state = (
+                    _decide_like(c, facts, writes, now)
+                    if c.kind == "like"
+                    else _decide_note(c, facts, writes, now, base_url)
+                )
+            if not c.state:
+                declined.add(c.item.actor_ap_id)
+        await writer.wait_idle(give_way)
         async with writer.writing(), services.db.transaction() as session:
-            now = services.clock()
-            open_ = [c for c in candidates if not c.state]
-            facts = await _read(session, open_, base_url) if open_ else None
-            writes = _Writes()
-            declined: set[str] = set()  # senders with an item left: their later ones wait
-            for c in candidates:
-                if c.item.actor_ap_id in declined:
-                    c.state = ""
-                elif not c.state and facts is not None:
-                    c.state = (
-                        _decide_like(c, facts, writes, now)
-                        if c.kind == "like"
-                        else _decide_note(c, facts, writes, now, base_url)
-                    )
-                if not c.state:
-                    declined.add(c.item.actor_ap_id)
             await _write(session, writes)
             for state in (DONE, IGNORED):
                 ids = [c.item.id for c in candidates if c.state == state]

@@ -35,6 +35,7 @@ from federation.handlers import actors, follows, moderation, moves, notes, react
 from federation.handlers.base import DONE, IGNORED, InboxContext, InboxServices
 from federation.parse import NOTE_TYPES, first, id_of, parse_activity, type_of
 from storage import inbox_queries as q
+from storage.inbox_writer import MAX_YIELD
 from storage.sqlite_driver import read_inline
 
 __all__ = [
@@ -225,6 +226,19 @@ images), which must not happen before the item's own commit is certain."""
 CLAIM_SIZE = 100
 """Items claimed at once (one select, one update)."""
 
+BUSY_CLAIM_SIZE = 50
+"""Items claimed at once while deliveries are waiting to be stored: a pass holds the
+event loop for its parsing and decisions, so a smaller one keeps the inbox's latency
+down while the two share the loop."""
+
+GIVE_WAY = 0.005
+"""Seconds the background worker's passes give way to waiting deliveries at most
+(``run_once`` otherwise waits up to ``MAX_YIELD``). Under a flood deliveries are hardly
+ever all stored at once, and a worker that waited up to a second for that, twice a pass,
+processed nothing for seconds while the backlog grew by every delivery accepted
+(bench/analysis.md); the writer still never meets the worker's write lock
+(``InboxWriter.writing``)."""
+
 SINGLE_CONCURRENCY = 8
 """Items processed on their own (network fetches) at once; one sender's in order."""
 
@@ -277,12 +291,12 @@ async def _run_singles(services: InboxServices, items: list[q.ClaimedItem]) -> N
     await asyncio.gather(*(run(group) for group in by_sender.values()))
 
 
-async def _run_unit(services: InboxServices, item: q.ClaimedItem) -> bool:
+async def _run_unit(services: InboxServices, item: q.ClaimedItem, give_way: float) -> bool:
     """Process ``item`` in one transaction with its outcome (one session, one commit);
     False, with nothing written, when it must run on its own instead."""
     try:
         writer = services.inbox_writer
-        await writer.wait_idle()
+        await writer.wait_idle(give_way)
         async with writer.writing(), services.db.transaction() as session:
             state = await process_payload(
                 _UnitServices(services, session),
@@ -299,7 +313,13 @@ async def _run_unit(services: InboxServices, item: q.ClaimedItem) -> bool:
     return True
 
 
-async def run_once(services: InboxServices, *, limit: int = CLAIM_SIZE, batch: bool = True) -> int:
+async def run_once(
+    services: InboxServices,
+    *,
+    limit: int = CLAIM_SIZE,
+    batch: bool = True,
+    give_way: float = MAX_YIELD,
+) -> int:
     """Claim up to ``limit`` due items and process them; returns how many were claimed.
 
     First the Likes and self-contained notes among them are processed together, set-wise
@@ -318,7 +338,7 @@ async def run_once(services: InboxServices, *, limit: int = CLAIM_SIZE, batch: b
     items of the same sender: one sender's activities take effect in the order they were
     stored (an Undo after its Like).
     """
-    await services.inbox_writer.wait_idle()
+    await services.inbox_writer.wait_idle(give_way)
     now = services.clock()
     async with services.db.transaction() as session:
         claimed = await q.claim_due_items(session, now=now, lock_until=now + LOCK_FOR, limit=limit)
@@ -327,7 +347,7 @@ async def run_once(services: InboxServices, *, limit: int = CLAIM_SIZE, batch: b
     if batch:
         candidates, _rest = inbox_batch.plan(claimed, services.config.base_url)
         if candidates:
-            left = set(await inbox_batch.run_batch(services, candidates))
+            left = set(await inbox_batch.run_batch(services, candidates, give_way=give_way))
             batched = {c.item.id for c in candidates} - left
     deferred: list[q.ClaimedItem] = []
     held_back: set[str] = set()  # senders with an item deferred: their later ones wait too
@@ -337,7 +357,7 @@ async def run_once(services: InboxServices, *, limit: int = CLAIM_SIZE, batch: b
         if (
             item.actor_ap_id in held_back
             or item.activity_type in SINGLE_ONLY
-            or not await _run_unit(services, item)
+            or not await _run_unit(services, item, give_way)
         ):
             held_back.add(item.actor_ap_id)
             deferred.append(item)
@@ -370,8 +390,9 @@ async def run_forever(services: InboxServices, stop: asyncio.Event, *, idle: flo
     try:
         while not stop.is_set():
             wake.clear()
+            limit = BUSY_CLAIM_SIZE if services.inbox_writer.waiting else CLAIM_SIZE
             try:
-                claimed = await run_once(services)
+                claimed = await run_once(services, limit=limit, give_way=GIVE_WAY)
             except Exception:
                 log.exception("inbox processing pass failed")
                 claimed = 0
