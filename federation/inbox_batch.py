@@ -76,9 +76,22 @@ class Candidate:
 
 def _candidate(item: q.ClaimedItem, base_url: str) -> Candidate | None:
     """What the payload makes of ``item``: a candidate, one already decided (a payload
-    processing would ignore whatever the database says), or None for the per-item path."""
+    processing would ignore whatever the database says), or None for the per-item path.
+
+    Anything reading the payload raises sends the item to the per-item path, which
+    records the failure against that item alone: one sender's bad payload (a lone
+    surrogate in a note's content makes the HTML sanitiser raise) must not fail the pass
+    and keep every other claimed item waiting."""
     if item.activity_type not in ("Like", "Create"):
         return None
+    try:
+        return _read_candidate(item, base_url)
+    except Exception as exc:
+        log.debug("inbox item %s left to the per-item path: %s", item.id, exc)
+        return None
+
+
+def _read_candidate(item: q.ClaimedItem, base_url: str) -> Candidate | None:
     try:
         document: Any = json.loads(item.payload)
     except ValueError:
@@ -281,14 +294,16 @@ async def run_batch(
     services: InboxServices, candidates: list[Candidate], *, give_way: float = MAX_YIELD
 ) -> list[int]:
     """Process ``candidates``: read what they need (outside any transaction, as the
-    per-item path does), decide each in claim order, then write every row and outcome in
-    one transaction, so SQLite's write lock is held only for the writes. Returns the ids
+    per-item path does before its first write), decide each in claim order, then write
+    every row and outcome in one transaction right away, so SQLite's write lock is held
+    only for the writes and what was read is at most a decision's time old. Returns the ids
     of the items left to the per-item path (all of them if anything failed: a row the
     reads did not foresee, such as a post deleted meanwhile, fails the insert and the
     per-item path then decides each item afresh)."""
     base_url = services.config.base_url
     writer = services.inbox_writer
     try:
+        await writer.wait_idle(give_way)
         now = services.clock()
         open_ = [c for c in candidates if not c.state]
         facts = None
@@ -308,7 +323,6 @@ async def run_batch(
                 )
             if not c.state:
                 declined.add(c.item.actor_ap_id)
-        await writer.wait_idle(give_way)
         async with writer.writing(), services.db.transaction() as session:
             await _write(session, writes)
             for state in (DONE, IGNORED):

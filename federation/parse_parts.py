@@ -114,15 +114,30 @@ def text_of(value: Any) -> str:
     return ""
 
 
-@functools.lru_cache(maxsize=4096)
+ORIGIN_CACHE_MAX_URL = 512
+"""Longer URLs are parsed every time: a cache entry keeps its key, and a remote server
+chooses the length of the URLs it sends (up to the body cap)."""
+
+
 def origin(url: str | None) -> tuple[str, str, int] | None:
     """(scheme, host, port) of a URL, the unit the same-origin rule compares.
 
-    Cached: processing asks this of the same few URLs (our base URL, the senders, the
-    public collection) many times an activity, and ``urlsplit`` was a fifth of a batch's
-    time."""
+    Cached for URLs of ordinary length: processing asks this of the same few URLs (our
+    base URL, the senders, the public collection) many times an activity, and
+    ``urlsplit`` was a fifth of a batch's time."""
     if not url:
         return None
+    if len(url) <= ORIGIN_CACHE_MAX_URL:
+        return _cached_origin(url)
+    return _origin(url)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_origin(url: str) -> tuple[str, str, int] | None:
+    return _origin(url)
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
     try:
         parts = urlsplit(url)
         host, port = parts.hostname, parts.port

@@ -12,6 +12,7 @@ import shutil
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,16 @@ from services.context import Services
 from services.posts import PostFields, Upload, create_post
 from storage import inbox_queries as q
 from storage.federation_models import InboxItem, Mention, Notification
-from storage.models import Actor, Follow, Hashtag, HomeFeedEntry, Like, Post, PostHashtag
+from storage.models import (
+    Actor,
+    Follow,
+    Hashtag,
+    HomeFeedEntry,
+    Like,
+    LocalUser,
+    Post,
+    PostHashtag,
+)
 from tests.conftest import make_config
 from tests.imagegen import png_bytes
 from tests.inbox_processing.helpers import deliver
@@ -71,19 +81,30 @@ async def _world(services: Services, peer: Peer) -> World:
     mallory: the same on every instance the test builds."""
     alice, _ = await create_user(services, "alice", "correct horse battery")
     bob, _ = await create_user(services, "bob", "correct horse battery")
+    carol, _ = await create_user(services, "carol", "correct horse battery")
+    dora, _ = await create_user(services, "dora", "correct horse battery")
     posts = {
         "public": await _post(services, alice, "public", 1),
         "unlisted": await _post(services, alice, "unlisted", 2),
         "followers": await _post(services, alice, "followers", 3),
         "bob": await _post(services, bob, "public", 4),
     }
-    for name in ("r1", "r2", "r3", "r4", "fred", "mallory", "sus"):
+    for name in ("r1", "r2", "r3", "r4", "fred", "mallory", "sus", "stale"):
         await get_actor(services, peer.add_actor(name))
     fred = await get_actor(services, peer.actor_url("fred"))
     mallory = await get_actor(services, peer.actor_url("mallory"))
     follow = await social.follow(services, alice, fred)
     await social.block(services, alice, mallory)
+    await social.block(services, dora, await get_actor(services, peer.actor_url("r2")))
     async with services.db.transaction() as session:
+        user = await session.get(LocalUser, carol.id)
+        assert user is not None
+        user.disabled = True  # a disabled account is named but not mentioned
+        session.add(user)
+        stale = await q.actor_by_ap_id(session, peer.actor_url("stale"))
+        assert stale is not None
+        stale.fetched_at = services.clock() - timedelta(days=30)  # fetched again
+        session.add(stale)
         row = await session.get(Follow, follow.id)
         assert row is not None
         row.state = "accepted"  # as fred's Accept would (tested in test_follows)
@@ -92,6 +113,14 @@ async def _world(services: Services, peer: Peer) -> World:
         assert sus is not None
         sus.suspended = True
         session.add(sus)
+    # rows already there before the run: a like, a stored note, a hashtag's spelling
+    r3 = peer.actor_url("r3")
+    for activity in (
+        _like(r3, posts["unlisted"], 0),
+        _create(peer.actor_url("fred"), 0, tags=("Dusk",)),
+    ):
+        await deliver(services, activity)
+    assert await run_once(services, batch=False) == 2
     return World(services, posts, {"alice": alice, "bob": bob})
 
 
@@ -133,12 +162,18 @@ def _create(
     }
 
 
+def _no_published(create: dict[str, Any]) -> dict[str, Any]:
+    del create["object"]["published"]
+    return create
+
+
 def _activities(world: World, peer: Peer, base: str) -> list[dict[str, Any]]:
     r1, r2, r3, fred, mallory, sus = (
         peer.actor_url(n) for n in ("r1", "r2", "r3", "fred", "mallory", "sus")
     )
     new = peer.add_actor("newcomer")  # not cached: its Like needs a fetch
     alice, bob = f"{base}/users/alice", f"{base}/users/bob"
+    carol, dora = f"{base}/users/carol", f"{base}/users/dora"
     p = world.posts
     return [
         _like(r1, p["public"], 1),
@@ -146,7 +181,8 @@ def _activities(world: World, peer: Peer, base: str) -> list[dict[str, Any]]:
         _like(r1, p["public"], 2),  # the same like again: done, nothing added
         _like(mallory, p["public"], 1),  # blocked by the author
         _like(sus, p["public"], 1),  # suspended here
-        _like(r3, p["unlisted"], 1),
+        _like(r3, p["unlisted"], 1),  # liked before the run: done, nothing added
+        _like(peer.actor_url("stale"), p["public"], 1),  # its document fetched again
         _like(r3, p["bob"], 2),
         _like(peer.actor_url("r4"), f"{base}/users/alice/statuses/404", 1),  # no such post
         _like(r3, "https://elsewhere.example/notes/1", 3),  # not ours
@@ -155,7 +191,11 @@ def _activities(world: World, peer: Peer, base: str) -> list[dict[str, Any]]:
         _create(r3, 1, reply_to=p["public"], mentions=(bob,), cc=(bob,), tags=("Sunset", "sunset")),
         {**_create(r3, 1, reply_to=p["public"]), "id": f"{r3}/statuses/1/again"},  # again
         _create(r1, 2, reply_to=p["public"], to=(alice,), mentions=(alice,)),  # direct
-        _create(fred, 3, tags=("Sunset", "dawn")),  # followed by alice
+        _create(fred, 3, tags=("Sunset", "dawn", "dusk")),  # followed by alice
+        {**_create(fred, 0), "id": f"{fred}/statuses/0/again"},  # stored before the run
+        _no_published(_create(r3, 11, reply_to=p["public"])),  # stored at the clock's time
+        _create(r3, 12, reply_to=p["public"], mentions=(carol,), cc=(carol,)),  # disabled
+        _create(r2, 13, to=(dora,), mentions=(dora,)),  # dora blocks r2: ignored
         _create(fred, 4, to=(f"{fred}/followers",)),  # followers-only, followed
         _create(fred, 10, to=("https://elsewhere.example/users/x",)),  # direct, not to us
         _create(r2, 5),  # nobody here has a reason to see it
@@ -176,6 +216,7 @@ def _activities(world: World, peer: Peer, base: str) -> list[dict[str, Any]]:
 
 
 async def _snapshot(services: Services) -> dict[str, Any]:
+    recent = services.clock() - timedelta(minutes=10)  # a note without its own time
     async with services.db.session() as session:
         actors = {a.id: a.ap_id for a in (await session.exec(select(Actor))).all()}
         posts = list((await session.exec(select(Post))).all())
@@ -202,7 +243,7 @@ async def _snapshot(services: Services) -> dict[str, Any]:
                 p.likes_count,
                 p.replies_count,
                 p.boosts_count,
-                p.created_at if not p.local else None,
+                None if p.local else "now" if p.created_at > recent else p.created_at,
             )
             for p in posts
         ),
@@ -244,16 +285,21 @@ async def test_the_batch_ends_as_one_at_a_time_does(
         await alone.close()
     got, claimed = await _run(services, peer, batch=True)
     alice = f"{services.config.base_url}/users/alice"
-    assert claimed == claimed_alone == 26
+    assert claimed == claimed_alone == 31
     for key in expected:
         assert got[key] == expected[key], key
     # what the scenario is meant to reach, so a change to it cannot hollow the comparison
     states = {state for _, state, _, _ in got["items"]}
     assert states == {"done", "ignored"}
-    assert len(got["posts"]) == 12 and len(got["likes"]) == 7 and len(got["mentions"]) == 3
+    assert len(got["posts"]) == 15 and len(got["likes"]) == 8 and len(got["mentions"]) == 3
     kinds = sorted(kind for _, kind, _, _ in got["notifications"])
-    assert kinds == ["favourite"] * 7 + ["mention"] * 2 + ["reply"] * 3
-    assert {name for _, name, _ in got["tags"]} == {"sunset", "dawn"}
+    assert kinds == ["favourite"] * 8 + ["mention"] * 2 + ["reply"] * 5
+    assert sorted({(name, shown) for _, name, shown in got["tags"]}) == [
+        ("dawn", "dawn"),
+        ("dusk", "Dusk"),  # spelled so before the run
+        ("sunset", "Sunset"),
+    ]
+    assert sum(post[-1] == "now" for post in got["posts"]) == 1  # no published time
     fred = peer.actor_url("fred")
     assert [alice, f"{fred}/statuses/3"] in got["feed"]
     assert [alice, f"{fred}/statuses/4"] in got["feed"]
@@ -286,6 +332,7 @@ async def test_what_the_batch_takes_and_leaves(services: Services, peer: Peer) -
     assert ids(rest) == [f"{r1}#undo/1", f"{r1}#likes/3", f"{r1}#likes/4"]
     left = await inbox_batch.run_batch(services, candidates)
     assert ids(left) == [
+        f"{peer.actor_url('stale')}#likes/1",  # a sender cached too long ago: fetched again
         f"{r4}#likes/1",  # a post we do not have by that id: the single path looks further
         f"{new}#likes/1",  # a sender not cached: fetched by the single path
         f"{new}#likes/2",  # behind it
@@ -300,7 +347,7 @@ async def test_what_the_batch_takes_and_leaves(services: Services, peer: Peer) -
             for item in (await session.exec(select(InboxItem))).all()
             if item.id in taken
         }
-    assert len(states) == 17 and set(states.values()) == {"done", "ignored"}
+    assert len(states) == 21 and set(states.values()) == {"done", "ignored"}
 
 
 async def test_a_failed_batch_leaves_nothing_and_each_item_runs_alone(
@@ -332,9 +379,10 @@ async def test_a_failed_batch_leaves_nothing_and_each_item_runs_alone(
     assert left == [item.id for item in claimed]
     assert any("inbox batch of 3 failed" in r.getMessage() for r in records)
     async with services.db.session() as session:
-        assert (await session.exec(select(Like))).all() == []
-        assert (await session.exec(select(Post).where(Post.local == False))).all() == []  # noqa: E712
-        pending = {i.state for i in (await session.exec(select(InboxItem))).all()}
+        assert len((await session.exec(select(Like))).all()) == 1  # the one from before
+        remote = (await session.exec(select(Post).where(Post.local == False))).all()  # noqa: E712
+        assert [p.ap_id for p in remote] == [f"{peer.actor_url('fred')}/statuses/0"]
+        pending = {i.state for i in (await session.exec(select(InboxItem))).all() if i.id in left}
     assert pending == {"pending"}
     # the per-item path: release the claim and process normally
     async with services.db.transaction() as session:
@@ -342,9 +390,12 @@ async def test_a_failed_batch_leaves_nothing_and_each_item_runs_alone(
     assert await run_once(services) == 3
     async with services.db.session() as session:
         items = {i.activity_id: i for i in (await session.exec(select(InboxItem))).all()}
-        assert len((await session.exec(select(Like))).all()) == 1
+        assert len((await session.exec(select(Like))).all()) == 2
         stored = (await session.exec(select(Post).where(Post.local == False))).all()  # noqa: E712
-    assert [p.ap_id for p in stored] == [f"{r1}/statuses/2"]
+    assert sorted(p.ap_id for p in stored) == [
+        f"{peer.actor_url('fred')}/statuses/0",
+        f"{r1}/statuses/2",
+    ]
     failed = items[f"{refused}/activity"]
     assert (failed.state, failed.attempts) == ("pending", 1)
     assert "refused" in (failed.last_error or "")
@@ -390,3 +441,23 @@ async def test_the_batch_reads_by_index(services: Services, peer: Peer) -> None:
         if line.startswith("SCAN ") or "ix_actor_domain" in line
     ]
     assert not bad, bad
+
+
+async def test_a_payload_that_cannot_be_read_fails_alone(services: Services, peer: Peer) -> None:
+    """A note whose content the HTML sanitiser cannot take (a lone surrogate: valid JSON,
+    stored by the inbox) fails on its own, as it would alone; the batch takes the rest."""
+    world = await _world(services, peer)
+    r1, r2 = peer.actor_url("r1"), peer.actor_url("r2")
+    bad = _create(r2, 1, reply_to=world.posts["public"])
+    bad["object"]["content"] = "<p>broken \ud800 text</p>"
+    good = [_like(r1, world.posts["public"], 1), _create(r1, 2, reply_to=world.posts["public"])]
+    for activity in (good[0], bad, good[1]):
+        await deliver(services, activity)
+    assert await run_once(services) == 3
+    async with services.db.session() as session:
+        items = {i.activity_id: i for i in (await session.exec(select(InboxItem))).all()}
+    failed = items[bad["id"]]
+    assert (failed.state, failed.attempts) == ("pending", 1)
+    assert failed.last_error and "UnicodeEncodeError" in failed.last_error
+    assert failed.locked_until is None  # released for its retry, not held until the lock ends
+    assert [items[a["id"]].state for a in good] == ["done", "done"]
