@@ -283,7 +283,9 @@ async def test_the_batch_ends_as_one_at_a_time_does(
         expected, claimed_alone = await _run(alone, peer, batch=False)
     finally:
         await alone.close()
-    got, claimed = await _run(services, peer, batch=True)
+    with caplog_at_warning() as records:
+        got, claimed = await _run(services, peer, batch=True)
+    assert not records, [r.getMessage() for r in records]  # the batch did not fall back
     alice = f"{services.config.base_url}/users/alice"
     assert claimed == claimed_alone == 31
     for key in expected:
