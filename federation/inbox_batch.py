@@ -43,7 +43,6 @@ from federation.parse import (
     ParsedNote,
     id_of,
     parse_activity,
-    parse_note,
     same_origin,
     type_of,
     visibility_of,
@@ -117,7 +116,7 @@ def _read_candidate(item: q.ClaimedItem, base_url: str) -> Candidate | None:
         return Candidate(item, "note", state=IGNORED)
     if not same_origin(object_id, activity.actor):
         return None  # the note must be fetched from its own origin
-    note = activity.note or parse_note(obj)
+    note = activity.note  # parse_activity read the embedded object already
     if note is None or not note_is_self_consistent(note) or note.attributed_to != activity.actor:
         return Candidate(item, "note", state=IGNORED)
     if note.attachments:
@@ -192,9 +191,7 @@ def _sender(facts: _Facts, candidate: Candidate, now: datetime) -> bq.ActorFacts
     """The sender's row, or the outcome when there is none to use: declined ("") when it
     must be fetched, ``ignored`` when it must not be heard (as ``actor_or_none``)."""
     actor = facts.actors.get(candidate.item.actor_ap_id)
-    if actor is None or actor.domain is None or actor.fetched_at is None:
-        return ""
-    if not is_fresh(actor, now):  # type: ignore[arg-type]
+    if actor is None or actor.domain is None or not is_fresh(actor, now):  # type: ignore[arg-type]
         return ""
     return IGNORED if actor.suspended else actor
 
@@ -281,7 +278,7 @@ def _decide_note(c: Candidate, facts: _Facts, writes: _Writes, now: datetime, ba
 
 
 async def _write(session: Any, writes: _Writes) -> None:
-    await bq.insert_posts(session, writes.posts)
+    await q.insert_posts(session, writes.posts)
     await bq.add_post_hashtags(session, writes.hashtags)
     await home_feed.add_posts(session, writes.posts)
     await bq.add_mentions(session, writes.mentions)

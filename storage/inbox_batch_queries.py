@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, or_, select
 from sqlalchemy import update as sa_update
@@ -170,19 +169,11 @@ async def existing_likes(
 
 # --- writes ---------------------------------------------------------------------------------
 
-_INSERT_POST = insert(_POST).values({column.key: bindparam(column.key) for column in _POST.c})
 _COUNT_REPLIES = (
     sa_update(_POST)
     .where(_POST.c.id == bindparam("post_id"))
     .values(replies_count=_POST.c.replies_count + bindparam("added"))
 )
-
-
-async def insert_posts(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Store new post rows given as every column's value (``inbox_queries.insert_post``
-    for many at once; a missing column is an error, not a silent default)."""
-    if rows:
-        await session.exec(_INSERT_POST, params=list(rows))  # type: ignore[call-overload]
 
 
 async def count_replies(session: AsyncSession, added: Mapping[int, int]) -> None:
@@ -262,7 +253,6 @@ __all__ = [
     "block_pairs",
     "count_replies",
     "existing_likes",
-    "insert_posts",
     "posts_by_ap_ids",
     "with_local_followers",
 ]

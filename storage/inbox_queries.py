@@ -625,3 +625,11 @@ async def insert_post(session: AsyncSession, post: Post) -> None:
     ``session.get`` of it reads the stored row."""
     values = {column.key: getattr(post, column.key) for column in _POST_TABLE.c}
     await session.exec(_INSERT_POST, params=values)  # type: ignore[call-overload]
+
+
+async def insert_posts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """``insert_post`` for many new rows given as every column's value, one
+    ``executemany`` of the same statement (a missing column is an error, not a silent
+    default)."""
+    if rows:
+        await session.exec(_INSERT_POST, params=list(rows))  # type: ignore[call-overload]
