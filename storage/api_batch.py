@@ -15,6 +15,7 @@ from sqlalchemy import delete as sa_delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.db import column_rows
 from storage.federation_models import Block, Mention, Notification
 from storage.models import Actor, Boost, Follow, Hashtag, Like, LocalUser, Post
 from storage.oauth_models import Bookmark, IdempotencyKey, Marker, ProfileField
@@ -126,8 +127,7 @@ async def viewer_marks(
     if not post_ids:
         return found
     params = {"viewer": viewer_id, "ids": list(post_ids)}
-    result = await session.exec(_MARKS, params=params)  # type: ignore[call-overload]
-    for kind, post_id in result.all():
+    for kind, post_id in await column_rows(session, _MARKS, params):
         found[kind].add(post_id)
     return found
 

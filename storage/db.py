@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -102,6 +102,20 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if url.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+async def column_rows(
+    session: AsyncSession, stmt: Any, params: dict[str, Any] | None = None
+) -> Sequence[Any]:
+    """The rows of a statement that selects columns, not entities, run as SQLAlchemy Core
+    on the session's connection (same transaction, same connection).
+
+    ``session.exec`` sends every statement through the ORM's path: a compile state, a
+    loading step and a row processor per column, there to build entities. For a page of
+    forty rows of plain columns that path was about a sixth of a client-API timeline
+    request (in-process, 1.8-2.2 against 1.6 ms a request; docs/performance.md)."""
+    connection = await session.connection()
+    return (await connection.execute(stmt, params)).all()
 
 
 class Database:

@@ -46,6 +46,7 @@ from web.routes import (
     social,
     wellknown,
 )
+from web.routing import IndexedRouter
 from web.security import SlidingWindowLimiter, load_or_create_secret
 
 log = logging.getLogger("tessera.web")
@@ -188,5 +189,7 @@ def create_app(
         exception_handlers={TesseraError: _tessera_error, HTTPException: _http_error},
         lifespan=lifespan,
     )
+    # The same routes, found by path first where the path is fixed (web.routing).
+    app.router = IndexedRouter(routes, lifespan=lifespan)
     app.state.web = state
     return app

@@ -385,3 +385,53 @@ async def test_a_status_is_not_found_for_someone_its_author_blocks(
     assert await status_code(carol) == 404 and await status_code(None) == 404
     assert await status_code(carol, "/unfavourite", "POST") == 404  # nothing of carol's
     assert await thread_ids(carol) == [] and await thread_ids(None) == []
+
+
+async def test_home_shows_the_viewers_own_marks_on_posts_and_boosts(
+    client: httpx.AsyncClient, make_token: Any
+) -> None:
+    """Home reads the viewer's likes, boosts and bookmarks with its rows (``aq.home``);
+    each status must show what the single-status endpoint (which reads them apart) shows,
+    for the viewer and no one else."""
+    _alice_actor, alice = await make_token("alice")
+    bob_actor, bob = await make_token("bob")
+    carol_actor, carol = await make_token("carol")
+    for token, target in ((alice, bob_actor), (alice, carol_actor), (carol, bob_actor)):
+        followed = await client.post(f"/api/v1/accounts/{target.id}/follow", headers=bearer(token))
+        assert followed.status_code == 200
+    liked = (await post_status(client, bob, "liked"))["id"]
+    reblogged = (await post_status(client, bob, "reblogged"))["id"]
+    marked = (await post_status(client, bob, "bookmarked"))["id"]
+    plain = (await post_status(client, bob, "untouched"))["id"]
+    boosted_by_carol = (await post_status(client, bob, "boosted by carol"))["id"]
+    for sid, action, token in (
+        (liked, "favourite", alice),
+        (reblogged, "reblog", alice),
+        (marked, "bookmark", alice),
+        (boosted_by_carol, "reblog", carol),
+        (boosted_by_carol, "favourite", carol),
+        (boosted_by_carol, "bookmark", alice),
+    ):
+        done = await client.post(f"/api/v1/statuses/{sid}/{action}", headers=bearer(token))
+        assert done.status_code == 200, done.text
+
+    def marks(status: dict[str, Any]) -> tuple[bool, bool, bool]:
+        return status["favourited"], status["reblogged"], status["bookmarked"]
+
+    for token in (alice, carol):
+        page = (await client.get("/api/v1/timelines/home", headers=bearer(token))).json()
+        assert page, "home has entries"
+        for item in page:
+            inner = item["reblog"] or item
+            single = await client.get(f"/api/v1/statuses/{inner['id']}", headers=bearer(token))
+            assert marks(inner) == marks(single.json()), (token == alice, inner["content"])
+            if item["reblog"]:
+                assert marks(item) == marks(inner)
+    alice_page = (await client.get("/api/v1/timelines/home", headers=bearer(alice))).json()
+    by_id = {(s["reblog"] or s)["id"]: (s["reblog"] or s) for s in alice_page}
+    assert marks(by_id[liked]) == (True, False, False)
+    assert marks(by_id[reblogged]) == (False, True, False)
+    assert marks(by_id[marked]) == (False, False, True)
+    assert marks(by_id[plain]) == (False, False, False)
+    assert marks(by_id[boosted_by_carol]) == (False, False, True)
+    assert any(s["reblog"] and s["account"]["username"] == "carol" for s in alice_page)

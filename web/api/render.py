@@ -134,7 +134,14 @@ async def statuses(
     boosted: set[int] = set()
     marked: set[int] = set()
     if viewer_id is not None:
-        liked, boosted, marked = await b.viewer_marks(session, viewer_id, ids)
+        read = [e.marks for e in entries]
+        if all(m is not None and m.viewer_id == viewer_id for m in read):
+            # Read with the entries (``aq.home``): no statement of their own.
+            liked = {e.post.id for e in entries if e.marks and e.marks.liked}
+            boosted = {e.post.id for e in entries if e.marks and e.marks.boosted}
+            marked = {e.post.id for e in entries if e.marks and e.marks.bookmarked}
+        else:
+            liked, boosted, marked = await b.viewer_marks(session, viewer_id, ids)
     out = []
     for entry in entries:
         post = entry.post
