@@ -137,11 +137,42 @@ async def test_an_entity_rendered_across_a_write_is_not_kept(
     assert author is not None
     before = cache.generation
     cache.clear()  # a write answered while the render was reading
-    cache.keep_status(post, author, {"id": str(post.id)}, generation=before)
+    entity = b'{"id":"%d"}' % post.id
+    cache.keep_status(post, author, entity, generation=before)
     cache.keep_account(author, {"id": str(author.id)}, generation=before)
     assert len(cache) == 0
-    cache.keep_status(post, author, {"id": str(post.id)}, generation=cache.generation)
-    assert cache.status(post, author) == {"id": str(post.id)}
+    cache.keep_status(post, author, entity, generation=cache.generation)
+    assert cache.status(post, author) == entity
+
+
+async def test_timelines_from_the_cache_read_as_statuses_rendered_apart(
+    client: httpx.AsyncClient, services: Services, make_token: Any
+) -> None:
+    """Timelines embed cached statuses as JSON with the viewer's fields spliced in
+    (``entities.status_json``); the single-status endpoint renders dicts. Both must say
+    the same, for posts and boosts, liked or not, first render or cache hit."""
+    install(services.entity_cache, ttl=3600)
+    alice_actor, alice = await make_token("alice")
+    _bob_actor, bob = await make_token("bob")
+    followed = await client.post(f"/api/v1/accounts/{alice_actor.id}/follow", headers=bearer(bob))
+    assert followed.status_code == 200, followed.text
+    first = await post_status(client, alice, "Tidepools #sea", spoiler_text="wet")
+    second = await post_status(client, alice, "Foghorn")
+    for action, sid in (("favourite", first["id"]), ("reblog", second["id"])):
+        done = await client.post(f"/api/v1/statuses/{sid}/{action}", headers=bearer(bob))
+        assert done.status_code == 200, done.text
+    for _ in range(2):  # rendered now, then from the cache
+        for token in (alice, bob):
+            page = await home(client, token)
+            assert {s["id"] for s in page} >= {first["id"], second["id"]}
+            for item in page:
+                apart = await client.get(f"/api/v1/statuses/{item['id']}", headers=bearer(token))
+                assert item == apart.json()
+        assert len(services.entity_cache) >= 2
+    public = (await client.get("/api/v1/timelines/public?local=true")).json()
+    for item in public:
+        assert item == (await client.get(f"/api/v1/statuses/{item['id']}")).json()
+    assert "favourited" not in public[0]
 
 
 async def test_a_home_page_reads_what_accounts_show_and_never_keys(

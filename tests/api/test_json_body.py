@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import orjson
+
 from web.api.auth import json_body
 
 
@@ -23,3 +25,15 @@ def test_same_bytes_as_compact_json_dumps() -> None:
 def test_integers_past_64_bits_fall_back_to_json() -> None:
     data = {"id": 2**70}
     assert json.loads(json_body(data)) == data
+
+
+def test_statuses_already_json_are_embedded_by_both_writers() -> None:
+    """Timelines embed cached statuses as JSON (``orjson.Fragment``); the fallback for
+    what orjson refuses must write them too, as the same members."""
+    status = {"id": "1", "content": "<p>Zoë</p>", "favourited": False}
+    fragment = orjson.Fragment(orjson.dumps(status))
+    assert json.loads(json_body([fragment])) == [status]
+    assert json.loads(json_body({"big": 2**70, "items": [fragment]})) == {
+        "big": 2**70,
+        "items": [status],
+    }

@@ -115,7 +115,7 @@ async def statuses(ctx: Ctx) -> Response:
                 exclude_replies=p.flag("exclude_replies"),
                 exclude_reblogs=p.flag("exclude_reblogs"),
             )
-        items = await render.statuses(session, ctx.svc, entries, ctx.viewer_id)
+        items = await render.statuses(session, ctx.svc, entries, ctx.viewer_id, as_json=True)
     return paged_response(ctx, items, [e.cursor for e in entries])
 
 

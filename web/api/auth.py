@@ -180,7 +180,16 @@ def json_body(data: Any) -> bytes:
     try:
         return orjson.dumps(data)
     except TypeError:
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+        return json.dumps(
+            data, ensure_ascii=False, separators=(",", ":"), default=_fragment_value
+        ).encode()
+
+
+def _fragment_value(value: Any) -> Any:
+    """For ``json``: what an ``orjson.Fragment`` (a status already JSON) holds."""
+    if isinstance(value, orjson.Fragment):
+        return json.loads(orjson.dumps(value))
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -28,7 +28,7 @@ def _marked(kind: str):  # type: ignore[no-untyped-def]
     async def handler(ctx: Ctx) -> Response:
         async with ctx.svc.db.session() as session:
             entries = await query(session, ctx.me.id, page_from(ctx))
-            items = await render.statuses(session, ctx.svc, entries, ctx.me.id)
+            items = await render.statuses(session, ctx.svc, entries, ctx.me.id, as_json=True)
         return paged_response(ctx, items, [e.cursor for e in entries])
 
     return handler

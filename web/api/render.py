@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.context import Services
@@ -84,26 +85,33 @@ async def statuses(
     viewer_id: int | None,
     *,
     with_source: bool = False,
-) -> list[dict[str, Any]]:
+    as_json: bool = False,
+) -> list[Any]:
     """Status entities for a page of entries. The viewer-independent part of each comes
     from the entity cache when its post row is unchanged (``services.entity_cache``);
     only the others cost the media, tag, mention, parent and account lookups. The
-    viewer's marks are read for the whole page every time."""
+    viewer's marks are read for the whole page every time (with the entries, where the
+    query read them).
+
+    With ``as_json``, each status is its JSON for ``orjson`` to embed (a
+    ``Fragment``), for a response that only serializes the list: a cached status is
+    then never turned back into a dict. Otherwise each is a dict of its own."""
     cache = svc.entity_cache
     # Read before the lookups below; the entries themselves were read just before this.
     generation = cache.generation
     posts = {e.post.id: e.post for e in entries}
     authors = {e.post.id: e.author for e in entries}
     ids = list(posts)
-    bases: dict[int, dict[str, Any]] = {}
+    cached: dict[int, bytes] = {}  # viewer-independent JSON, from the cache
+    bases: dict[int, dict[str, Any]] = {}  # viewer-independent dicts, rendered now
     if not with_source:
         for post_id, post in posts.items():
             hit = cache.status(post, authors[post_id])
             if hit is not None:
-                bases[post_id] = hit
-    todo = [i for i in ids if i not in bases]
+                cached[post_id] = hit
+    todo = [i for i in ids if i not in cached]
     people = [e.booster for e in entries if e.booster]
-    people += [e.author for e in entries if e.post.id not in bases]
+    people += [e.author for e in entries if e.post.id not in cached]
     rendered = await accounts(session, svc, people)
     if todo:
         with reads_on_thread():  # four lookups per page of misses, as in ``accounts``
@@ -128,7 +136,10 @@ async def statuses(
                 with_source=with_source,
             )
             if not with_source:
-                cache.keep_status(post, authors[post_id], base, generation=generation)
+                encoded = orjson.dumps(base)
+                cache.keep_status(post, authors[post_id], encoded, generation=generation)
+                if as_json:
+                    cached[post_id] = encoded
             bases[post_id] = base
     liked: set[int] = set()
     boosted: set[int] = set()
@@ -153,8 +164,12 @@ async def statuses(
                 bookmarked=post.id in marked,
                 pinned=False if post.actor_id == viewer_id else None,
             )
-        # A copy: the cached base is shared by every reader.
-        inner = {**bases[post.id], **E.viewer_fields(viewer)}
+        inner: dict[str, Any] | orjson.Fragment
+        if as_json and post.id in cached:
+            inner = E.status_json(cached[post.id], viewer)
+        else:
+            base = bases.get(post.id) or orjson.loads(cached[post.id])
+            inner = {**base, **E.viewer_fields(viewer)}  # a copy: ``bases`` are shared
         if entry.boost is not None and entry.booster is not None:
             out.append(
                 E.reblog(
@@ -164,6 +179,7 @@ async def statuses(
                     rendered[entry.booster.id],
                     inner,
                     viewer,
+                    post=post,
                 )
             )
         else:

@@ -20,7 +20,7 @@ from web.api.pagination import page_from, paged_response
 async def _respond(ctx: Ctx, session: AsyncSession, entries: list[aq.Entry]) -> Response:
     """The page as JSON; rendered in the session that found the entries (each session
     costs a checkout and a rollback, each a hand-off to the database thread)."""
-    items = await render.statuses(session, ctx.svc, entries, ctx.viewer_id)
+    items = await render.statuses(session, ctx.svc, entries, ctx.viewer_id, as_json=True)
     return paged_response(ctx, items, [e.cursor for e in entries])
 
 
