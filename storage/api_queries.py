@@ -287,6 +287,16 @@ def _home_statement(max_id: bool, since_id: bool, min_id: bool) -> Any:
     return stmt.order_by(order).limit(bindparam("limit", type_=Integer))
 
 
+def _spans(groups: list[list[str]], start: int) -> tuple[list[tuple[int, int, Any]], int]:
+    """Where each table's columns lie in a row, with the named tuple to read them as."""
+    spans = []
+    for names in groups:
+        spans.append((start, start + len(names), _row_type(names)))
+        start += len(names)
+    return spans, start
+
+
+_HOME_SPANS, _HOME_MARKS_AT = _spans(_HOME_NAMES, 1)  # after the feed's entry id
 _MARK_TABLES = [m.__table__.alias(f"viewer_{m.__tablename__}") for m in (Like, Boost, Bookmark)]  # type: ignore[attr-defined]
 _HOME_STATEMENTS: dict[tuple[bool, bool, bool], Any] = {}
 
@@ -315,23 +325,22 @@ async def home(session: AsyncSession, viewer_id: int, page: Page) -> list[Entry]
     rows = list(await column_rows(session, stmt, params))
     if page.min_id is not None:
         rows.reverse()
+    (p0, p1, post_row), (a0, a1, author_row), (b0, b1, boost_row), (r0, r1, booster_row) = (
+        _HOME_SPANS
+    )
+    m = _HOME_MARKS_AT
     entries = []
-    for row in rows:
-        parts, at = [], 1
-        for names in _HOME_NAMES:
-            parts.append(_columns_of(row, at, names))
-            at += len(names)
-        post, author, boost, booster = parts
-        if post is None or author is None:
-            continue
+    for row in rows:  # post and author are inner joins; a boost's rows are outer ones
+        boost = None if row[b0] is None else boost_row._make(row[b0:b1])
+        booster = None if boost is None or row[r0] is None else booster_row._make(row[r0:r1])
         entries.append(
             Entry(
-                post=post,
-                author=author,
+                post=post_row._make(row[p0:p1]),
+                author=author_row._make(row[a0:a1]),
                 boost=boost,
-                booster=booster if boost is not None else None,
+                booster=booster,
                 cursor=row[0],
-                marks=Marks(viewer_id, bool(row[at]), bool(row[at + 1]), bool(row[at + 2])),
+                marks=Marks(viewer_id, bool(row[m]), bool(row[m + 1]), bool(row[m + 2])),
             )
         )
     return entries
