@@ -28,7 +28,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import BigInteger, Insert, bindparam, delete, insert, literal, null, union_all
-from sqlalchemy.dialects import postgresql
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -59,6 +58,8 @@ def _insert(rows: Any, dialect: str = "sqlite") -> Insert:
     """(owner, entry, post, boost, via) rows from a select, skipping lines already there."""
     table = HomeFeedEntry.__table__  # type: ignore[attr-defined]
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql  # only there (storage.remote_queries)
+
         return postgresql.insert(table).from_select(list(COLUMNS), rows).on_conflict_do_nothing()
     return insert(table).from_select(list(COLUMNS), rows).prefix_with("OR IGNORE")
 
