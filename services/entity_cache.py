@@ -1,4 +1,5 @@
-"""Rendered status and account entities of the client API, kept for a few seconds.
+"""Rendered status and account entities of the client API, and the grid tiles of the
+HTML pages, kept for a few seconds.
 
 A client refreshing its home timeline asks for the same forty statuses again and again,
 and so do its followers' clients: the statuses and their authors change far less often
@@ -25,6 +26,11 @@ What a cached entity may and may not be behind:
 - Only the viewer-independent part is kept: favourited, reblogged, bookmarked and pinned
   are added per request, on a copy.
 
+A grid tile (``web.views.build_tile_views``) is kept as its HTML under the same rules,
+its row being the version (media are the other table). A tile found costs a signed-in
+grid page no media lookup and no template rendering; anonymous pages are whole-page
+cached already (``web.page_cache``).
+
 A status is kept as its JSON (``orjson``), not as the dict: a timeline page is then
 forty cached byte strings with the viewer's fields spliced in (``web.api.entities.
 status_json``), with nothing to serialize again, and the bytes take about a third of
@@ -46,6 +52,10 @@ from storage.api_queries import ActorRow, PostRow
 
 MAX_STATUSES = 1000
 MAX_ACCOUNTS = 1000
+MAX_TILES = 4000
+"""Grid tiles (~1 KB of HTML each): a page shows thirty, and the signed-in pages of one
+busy instance cycle through a few thousand (the benchmark's 100 profiles are 3,000; an
+LRU smaller than a cycle it is walked in keeps nothing)."""
 
 
 def post_version(post: PostRow) -> tuple[Any, ...]:
@@ -115,12 +125,14 @@ class EntityCache:
         *,
         max_statuses: int = MAX_STATUSES,
         max_accounts: int = MAX_ACCOUNTS,
+        max_tiles: int = MAX_TILES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ttl = ttl_seconds
         self.clock = clock
         self._statuses = _Lru(max_statuses)
         self._accounts = _Lru(max_accounts)
+        self._tiles = _Lru(max_tiles)
         self.generation = 0
 
     def clear(self) -> None:
@@ -128,6 +140,7 @@ class EntityCache:
         self.generation += 1
         self._statuses.items.clear()
         self._accounts.items.clear()
+        self._tiles.items.clear()
 
     def status(self, post: PostRow, author: ActorRow) -> bytes | None:
         """The status's viewer-independent JSON, if kept and still current."""
@@ -155,5 +168,18 @@ class EntityCache:
         if self.ttl > 0 and generation == self.generation:
             self._accounts.put(actor.id, actor_version(actor), entity, self.clock() + self.ttl)
 
+    def tile(self, row: Any) -> str | None:
+        """A grid tile's HTML, if kept and its row (the post and author columns a tile
+        shows, ``storage.posts.PostTile``) is unchanged. The row is compared by its hash:
+        keeping every row's strings would double what a tile costs, and a collision of
+        64-bit hashes would at worst show a tile up to ``ttl`` seconds old."""
+        if self.ttl <= 0:
+            return None
+        return self._tiles.get(row.id, hash(tuple(row)), self.clock())  # type: ignore[no-any-return]
+
+    def keep_tile(self, row: Any, html: str, *, generation: int) -> None:
+        if self.ttl > 0 and generation == self.generation:
+            self._tiles.put(row.id, hash(tuple(row)), html, self.clock() + self.ttl)
+
     def __len__(self) -> int:
-        return len(self._statuses.items) + len(self._accounts.items)
+        return len(self._statuses.items) + len(self._accounts.items) + len(self._tiles.items)

@@ -6,7 +6,7 @@ database or compute URLs themselves.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from federation.urls import Urls
 from media.placeholder import placeholder_data_uri
+from services.entity_cache import EntityCache
 from storage import posts as q
 from storage.models import Actor, Post
 from storage.posts import MediaRow, PostTile
@@ -75,6 +76,7 @@ class PostView:
     liked: bool = False
     boosted: bool = False
     replies: list[PostView] = field(default_factory=list)
+    html: str | None = None  # a grid tile's HTML, rendered (or cached) by build_tile_views
 
     @property
     def cover(self) -> MediaView | None:
@@ -158,23 +160,46 @@ async def build_post_views(
 
 
 async def build_tile_views(
-    session: AsyncSession, tiles: Sequence[PostTile], urls: Urls, local_domain: str
+    session: AsyncSession,
+    tiles: Sequence[PostTile],
+    urls: Urls,
+    local_domain: str,
+    *,
+    cache: EntityCache | None = None,
+    render_tile: Callable[[PostView], str] | None = None,
 ) -> list[PostView]:
     """Grid tiles for anonymous-looking pages: rows, not entities, and one author view per
-    author on the page. Likes and boosts are not shown on tiles, so none are looked up."""
-    media = await q.media_rows_for(session, [t.id for t in tiles])
+    author on the page. Likes and boosts are not shown on tiles, so none are looked up.
+
+    With ``render_tile`` (the grid's ``tile`` macro), each view carries its tile's HTML,
+    and with ``cache`` too that HTML is kept by the tile's row (``EntityCache.tile``): a
+    tile found there costs no media lookup and no rendering, which were about a third of
+    a signed-in grid page (docs/performance.md). Its view then has no media."""
+    generation = cache.generation if cache is not None else 0  # before any read
+    kept: dict[int, str] = {}
+    if cache is not None and render_tile is not None:
+        for tile in tiles:
+            found = cache.tile(tile)
+            if found is not None:
+                kept[tile.id] = found
+    todo = [t.id for t in tiles if t.id not in kept]
+    media = await q.media_rows_for(session, todo) if todo else {}
     authors: dict[int, ActorView] = {}
     views = []
     for tile in tiles:
         author = authors.get(tile.actor_id)
         if author is None:
             author = authors[tile.actor_id] = actor_view(tile, urls, local_domain)
-        views.append(
-            PostView(
-                post=tile,
-                author=author,
-                media=[media_view(m, urls) for m in media.get(tile.id, [])],
-                url=post_url(tile.id, tile, urls),
-            )
+        view = PostView(
+            post=tile,
+            author=author,
+            media=[media_view(m, urls) for m in media.get(tile.id, [])],
+            url=post_url(tile.id, tile, urls),
+            html=kept.get(tile.id),
         )
+        if view.html is None and render_tile is not None:
+            view.html = render_tile(view)
+            if cache is not None:
+                cache.keep_tile(tile, view.html, generation=generation)
+        views.append(view)
     return views

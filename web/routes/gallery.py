@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
@@ -17,7 +17,7 @@ from storage.models import Actor, Post, Tombstone
 from storage.posts import PostTile
 from storage.sqlite_driver import reads_on_thread
 from tessera.errors import Gone, InvalidInput, NotFound
-from web.context import current_user, inline_page_reads, render, require_user, services
+from web.context import current_user, inline_page_reads, render, require_user, services, web
 from web.ids import parse_id
 from web.views import PostView, actor_view, build_post_views, build_tile_views
 
@@ -72,18 +72,33 @@ async def _grid_page(
     )
 
 
+async def _tile_views(
+    request: Request, session: AsyncSession, tiles: Sequence[PostTile]
+) -> list[PostView]:
+    """A grid's views, each with its tile's HTML from the entity cache or rendered now
+    by the grid's own ``tile`` macro (``build_tile_views``)."""
+    svc = services(request)
+    macros = web(request).templates.env.get_template("macros.html").module
+    return await build_tile_views(
+        session,
+        tiles,
+        svc.urls,
+        svc.config.instance.domain,
+        cache=svc.entity_cache,
+        render_tile=macros.tile,  # type: ignore[attr-defined]
+    )
+
+
 def _tile_pages(
     request: Request, query: Callable[[AsyncSession, int | None, int], Awaitable[list[PostTile]]]
 ) -> Callable[[AsyncSession, int | None, int], Awaitable[tuple[list[PostView], bool]]]:
     """Grid views read as tile rows (public pages)."""
-    svc = services(request)
 
     async def views_for(
         session: AsyncSession, max_id: int | None, limit: int
     ) -> tuple[list[PostView], bool]:
         tiles = await query(session, max_id, limit + 1)
-        views = await build_tile_views(session, tiles[:limit], svc.urls, svc.config.instance.domain)
-        return views, len(tiles) > limit
+        return await _tile_views(request, session, tiles[:limit]), len(tiles) > limit
 
     return views_for
 
@@ -104,14 +119,12 @@ async def home(request: Request) -> Response:
 @inline_page_reads
 async def home_timeline(request: Request) -> Response:
     actor, _ = await require_user(request)
-    svc = services(request)
 
     async def views_for(
         session: AsyncSession, max_id: int | None, limit: int
     ) -> tuple[list[PostView], bool]:
         tiles = await q.home(session, actor.id, max_id=max_id, limit=limit + 1)
-        views = await build_tile_views(session, tiles[:limit], svc.urls, svc.config.instance.domain)
-        return views, len(tiles) > limit
+        return await _tile_views(request, session, tiles[:limit]), len(tiles) > limit
 
     return await _grid_page(request, views_for, title="Home", heading="Home")
 
@@ -161,9 +174,7 @@ async def profile(request: Request) -> Response:
         tiles = await q.by_actor_tiles(
             session, actor.id, viewer_id=viewer, max_id=max_id, limit=PAGE_SIZE + 1
         )
-        views = await build_tile_views(
-            session, tiles[:PAGE_SIZE], svc.urls, svc.config.instance.domain
-        )
+        views = await _tile_views(request, session, tiles[:PAGE_SIZE])
         relationship = await _relationship(session, viewer, actor.id)
         moved = await api_batch.moved_targets(
             session, [actor.moved_to_id] if actor.moved_to_id else []
