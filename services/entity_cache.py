@@ -52,10 +52,12 @@ from storage.api_queries import ActorRow, PostRow
 
 MAX_STATUSES = 1000
 MAX_ACCOUNTS = 1000
-MAX_TILES = 4000
-"""Grid tiles (~1 KB of HTML each): a page shows thirty, and the signed-in pages of one
-busy instance cycle through a few thousand (the benchmark's 100 profiles are 3,000; an
-LRU smaller than a cycle it is walked in keeps nothing)."""
+MAX_TILES = 2000
+"""Grid tiles (~1.3 KB each with their key: ~2.6 MB full): a page shows thirty, and the
+hot set is the first pages of the gallery, of followed accounts and of home. 4,000 held
+the benchmark's whole signed-in cycle (its 100 profiles are 3,000 tiles; an LRU smaller
+than a cycle it is walked in keeps nothing of it) but cost 5 MB, about seven points of
+the memory growth the benchmark counts (docs/performance.md)."""
 
 
 def post_version(post: PostRow) -> tuple[Any, ...]:
