@@ -53,11 +53,12 @@ from storage.api_queries import ActorRow, PostRow
 MAX_STATUSES = 1000
 MAX_ACCOUNTS = 1000
 MAX_TILES = 2000
-"""Grid tiles (~1.3 KB each with their key: ~2.6 MB full): a page shows thirty, and the
-hot set is the first pages of the gallery, of followed accounts and of home. 4,000 held
-the benchmark's whole signed-in cycle (its 100 profiles are 3,000 tiles; an LRU smaller
-than a cycle it is walked in keeps nothing of it) but cost 5 MB, about seven points of
-the memory growth the benchmark counts (docs/performance.md)."""
+"""Grid tiles: a page shows thirty, and the hot set is the first pages of the gallery, of
+followed accounts and of home. A tile is ~1.3 KB of strings and keys but ~3 KB of the
+process once the allocator's share is counted (20,000 mixed requests grew the server by
+30 MB with 2,000 tiles kept, 24 MB with none; docs/performance.md). 4,000 held the
+benchmark's whole signed-in cycle (its 100 profiles are 3,000 tiles; an LRU smaller than
+a cycle it is walked in keeps nothing of it) for no better memory figure in one run."""
 
 
 def post_version(post: PostRow) -> tuple[Any, ...]:
