@@ -113,7 +113,11 @@ async def column_rows(
     ``session.exec`` sends every statement through the ORM's path: a compile state, a
     loading step and a row processor per column, there to build entities. For a page of
     forty rows of plain columns that path was about a sixth of a client-API timeline
-    request (in-process, 1.8-2.2 against 1.6 ms a request; docs/performance.md)."""
+    request (in-process, 1.8-2.2 against 1.6 ms a request; docs/performance.md).
+
+    Core does not flush the session first, as ``session.exec`` does: objects added to
+    the session and not yet flushed are not seen. For reads, not for a write's own
+    read-back."""
     connection = await session.connection()
     return (await connection.execute(stmt, params)).all()
 

@@ -17,9 +17,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import Receive, Scope, Send
+
+
+def _route_path(scope: Scope) -> str:
+    """The path the routes match: the request's path without the app's ``root_path``, as
+    Starlette's routes compute it (their helper is private). Should the two ever differ,
+    the lookup only misses and the scan answers: a route is taken only when its own
+    ``matches`` says so."""
+    path: str = scope["path"]
+    root = scope.get("root_path", "")
+    if not root or not path.startswith(root):
+        return path
+    if path == root:
+        return ""
+    return path[len(root) :] if path[len(root)] == "/" else path
 
 
 def _may_match(route: BaseRoute, path: str) -> bool:
@@ -44,7 +57,7 @@ class IndexedRouter(Router):
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            for route in self.by_path.get(get_route_path(scope), ()):
+            for route in self.by_path.get(_route_path(scope), ()):
                 match, child_scope = route.matches(scope)
                 if match is Match.FULL:
                     scope.setdefault("router", self)

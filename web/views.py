@@ -175,7 +175,10 @@ async def build_tile_views(
     and with ``cache`` too that HTML is kept by the tile's row (``EntityCache.tile``): a
     tile found there costs no media lookup and no rendering, which were about a third of
     a signed-in grid page (docs/performance.md). Its view then has no media."""
-    generation = cache.generation if cache is not None else 0  # before any read
+    # Before the media reads: a tile rendered while a write empties the cache is not kept.
+    # (Its row was read before this; a row that changed meanwhile is kept under a hash
+    # no later row has, and never found.)
+    generation = cache.generation if cache is not None else 0
     kept: dict[int, str] = {}
     if cache is not None and render_tile is not None:
         for tile in tiles:

@@ -9,7 +9,7 @@ from starlette.routing import Match, Route
 
 from tessera.config import Config
 from web.app import create_app
-from web.routing import IndexedRouter
+from web.routing import IndexedRouter, _route_path
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
@@ -64,3 +64,17 @@ async def test_requests_reach_the_same_answers(client: httpx.AsyncClient) -> Non
     tag = await client.get("/api/v1/timelines/tag/cats")
     assert tag.status_code == 200
     assert tag.json() == []
+
+
+def test_lookup_strips_the_root_path_as_the_routes_do(config: Config) -> None:
+    """Behind a proxy that mounts the app under a prefix (``root_path``), the lookup's key
+    is the path the routes match, so the fixed path is still found there."""
+    router = create_app(config, run_workers=False).router
+    assert isinstance(router, IndexedRouter)
+    for path in ("/api/v1/timelines/home", "/"):
+        scope = _scope("/sub" + path if path != "/" else "/sub/", "GET")
+        scope["root_path"] = "/sub"
+        key = _route_path(scope)
+        assert key == path
+        found = _first_full(router.by_path[key], scope)
+        assert found is not None and found is _first_full(router.routes, scope)
