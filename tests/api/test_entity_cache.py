@@ -14,6 +14,7 @@ from storage import api_queries as aq
 from storage.models import Actor, MediaAttachment, Post
 from tests.api.conftest import bearer, post_status
 from tests.clocks import install
+from web.api import render
 
 HOME = "/api/v1/timelines/home"
 
@@ -219,3 +220,23 @@ async def test_an_account_timeline_reads_its_boosts_without_keys(
     assert set(entry.booster._fields) == set(aq.ACCOUNT_COLUMNS)
     listed = await client.get(f"/api/v1/accounts/{bob.id}/statuses", headers=bearer(bob_token))
     assert [s["reblog"]["id"] for s in listed.json()] == [status["id"]]
+
+
+async def test_with_the_cache_off_timelines_still_read_as_statuses_rendered_apart(
+    client: httpx.AsyncClient, services: Services, make_token: Any
+) -> None:
+    """``page_cache_seconds = 0``: nothing is kept, timelines encode each status as they
+    render it and single statuses stay dicts; both say the same."""
+    install(services.entity_cache, ttl=0)
+    _actor, token = await make_token("alice")
+    await post_status(client, token, "Lantern #night")
+    page = await home(client, token)
+    assert page and len(services.entity_cache) == 0
+    for item in page:
+        apart = await client.get(f"/api/v1/statuses/{item['id']}", headers=bearer(token))
+        assert item == apart.json()
+
+
+def test_what_orjson_refuses_stays_a_dict_and_is_not_kept() -> None:
+    assert render._encoded({"id": "1", "n": 2**70}) is None
+    assert render._encoded({"id": "1"}) == b'{"id":"1"}'

@@ -78,6 +78,16 @@ async def account_list(
     return [rendered[a.id] for a in actors]
 
 
+def _encoded(entity: dict[str, Any]) -> bytes | None:
+    """A status's JSON for the cache and for ``as_json``; None for what orjson refuses
+    (an integer past 64 bits): that one stays a dict, which ``json_body`` can still
+    write, and is not kept."""
+    try:
+        return orjson.dumps(entity)
+    except TypeError:
+        return None
+
+
 async def statuses(
     session: AsyncSession,
     svc: Services,
@@ -135,8 +145,8 @@ async def statuses(
                 urls,
                 with_source=with_source,
             )
-            if not with_source:
-                encoded = orjson.dumps(base)
+            encoded = _encoded(base) if not with_source and (as_json or cache.ttl > 0) else None
+            if encoded is not None:
                 cache.keep_status(post, authors[post_id], encoded, generation=generation)
                 if as_json:
                     cached[post_id] = encoded
