@@ -32,6 +32,7 @@ from web.context import (
     redirect,
     render,
 )
+from web.idle_gc import CountRequests, IdleCollector
 from web.middleware import BodySizeLimit, SecurityHeaders
 from web.page_cache import PageCache
 from web.routes import (
@@ -143,12 +144,15 @@ def create_app(
             return upload_cap
         return 1024 * 1024
 
+    collector = IdleCollector()
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         stop = asyncio.Event()
         workers = asyncio.create_task(_run_workers(svc, stop)) if run_workers else None
         try:
-            yield
+            async with collector.running():
+                yield
         finally:
             stop.set()
             if workers is not None:
@@ -172,6 +176,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(CountRequests, collector=collector),
             Middleware(
                 SecurityHeaders,
                 csrf_cookie=CSRF_COOKIE,
@@ -192,4 +197,5 @@ def create_app(
     # The same routes, found by path first where the path is fixed (web.routing).
     app.router = IndexedRouter(routes, lifespan=lifespan)
     app.state.web = state
+    app.state.idle_collector = collector
     return app
