@@ -65,13 +65,20 @@ async def pending_signups(session: AsyncSession) -> list[tuple[Actor, LocalUser]
     return [(a, u) for a, u in result.all()]
 
 
+_FOLLOW_BETWEEN = select(Follow).where(
+    col(Follow.follower_id) == bindparam("follower_id"),
+    col(Follow.followee_id) == bindparam("followee_id"),
+)
+
+
 async def follow_between(
     session: AsyncSession, follower_id: int, followee_id: int
 ) -> Follow | None:
-    result = await session.exec(
-        select(Follow).where(Follow.follower_id == follower_id, Follow.followee_id == followee_id)
-    )
-    return result.first()
+    """The follow of ``followee_id`` by ``follower_id`` in any state (asked on every
+    signed-in profile page, so the statement is built once)."""
+    params = {"follower_id": follower_id, "followee_id": followee_id}
+    result = await session.exec(_FOLLOW_BETWEEN, params=params)  # type: ignore[call-overload]
+    return result.first()  # type: ignore[no-any-return]
 
 
 async def follow_counts(session: AsyncSession, actor_id: int) -> tuple[int, int]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import bindparam, func, or_, update
 from sqlalchemy import delete as sa_delete
-from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -25,12 +25,19 @@ async def notifications_for(
     return [(n, a, p) for n, a, p in result.all()]
 
 
-async def unread_count(session: AsyncSession, recipient_id: int) -> int:
-    result = await session.exec(
-        select(func.count())
-        .select_from(Notification)
-        .where(col(Notification.recipient_id) == recipient_id, col(Notification.read).is_(False))
+_UNREAD_COUNT = (
+    select(func.count())
+    .select_from(Notification)
+    .where(
+        col(Notification.recipient_id) == bindparam("recipient_id"),
+        col(Notification.read).is_(False),
     )
+)
+
+
+async def unread_count(session: AsyncSession, recipient_id: int) -> int:
+    """The badge on every signed-in page: built once."""
+    result = await session.exec(_UNREAD_COUNT, params={"recipient_id": recipient_id})  # type: ignore[call-overload]
     return int(result.one())
 
 
@@ -54,11 +61,17 @@ async def pending_follow_requests(
     return [(f, a) for f, a in result.all()]
 
 
+_BLOCK_BETWEEN = select(Block).where(
+    col(Block.actor_id) == bindparam("actor_id"), col(Block.target_id) == bindparam("target_id")
+)
+
+
 async def block_between(session: AsyncSession, actor_id: int, target_id: int) -> Block | None:
-    result = await session.exec(
-        select(Block).where(Block.actor_id == actor_id, Block.target_id == target_id)
-    )
-    return result.first()
+    """Whether ``actor_id`` blocks ``target_id`` (asked on every signed-in profile and post
+    page, so the statement is built once)."""
+    params = {"actor_id": actor_id, "target_id": target_id}
+    result = await session.exec(_BLOCK_BETWEEN, params=params)  # type: ignore[call-overload]
+    return result.first()  # type: ignore[no-any-return]
 
 
 async def search_local_actors(session: AsyncSession, prefix: str, *, limit: int) -> list[Actor]:
