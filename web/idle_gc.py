@@ -39,6 +39,25 @@ QUIET_SECONDS = 0.2
 CHECK_SECONDS = 0.5
 
 
+_holders = 0
+_saved_thresholds: tuple[int, int, int] | None = None
+
+
+def _hold_thresholds() -> None:
+    global _holders, _saved_thresholds
+    if _holders == 0:
+        _saved_thresholds = gc.get_threshold()
+        gc.set_threshold(_saved_thresholds[0], _saved_thresholds[1], FULL_EVERY)
+    _holders += 1
+
+
+def _release_thresholds() -> None:
+    global _holders
+    _holders -= 1
+    if _holders == 0 and _saved_thresholds is not None:
+        gc.set_threshold(*_saved_thresholds)
+
+
 class IdleCollector:
     """Knows how many HTTP requests are in flight (``CountRequests`` tells it) and runs the
     full collections when there are none."""
@@ -63,9 +82,10 @@ class IdleCollector:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """For the app's lifespan: the thresholds and the background task, both undone at
-        the end (tests start and stop many apps in one process)."""
-        before = gc.get_threshold()
-        gc.set_threshold(before[0], before[1], FULL_EVERY)
+        the end. The thresholds belong to the process, and one process may run several
+        apps whose lifespans overlap in any order (two instances in a test), so they are
+        changed by the first to start and put back by the last to stop."""
+        _hold_thresholds()
         task = asyncio.create_task(self._run())
         try:
             yield
@@ -73,7 +93,7 @@ class IdleCollector:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            gc.set_threshold(*before)
+            _release_thresholds()
 
     async def _run(self) -> None:
         while True:

@@ -120,3 +120,21 @@ async def test_the_lifespan_collects_when_idle_and_restores_the_thresholds(
             await asyncio.sleep(CHECK_SECONDS / 5)
         assert collector.collections == 1
     assert gc.get_threshold() == before
+
+
+async def test_overlapping_lifespans_put_the_thresholds_back_once_both_end(
+    config: Config, services: Services
+) -> None:
+    """Two apps in one process (as two instances in a test) whose lifespans end in the
+    order they began: the first to end must not put back the thresholds under the other."""
+    first = create_app(config, services=services, run_workers=False)
+    second = create_app(config, services=services, run_workers=False)
+    before = gc.get_threshold()
+    first_span = first.router.lifespan_context(first)
+    second_span = second.router.lifespan_context(second)
+    await first_span.__aenter__()
+    await second_span.__aenter__()
+    await first_span.__aexit__(None, None, None)
+    assert gc.get_threshold() == (before[0], before[1], FULL_EVERY)
+    await second_span.__aexit__(None, None, None)
+    assert gc.get_threshold() == before
