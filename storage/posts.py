@@ -163,9 +163,16 @@ def _visible_to(viewer_id: Any):  # type: ignore[no-untyped-def]
     return or_(*clauses)
 
 
-async def local_gallery(session: AsyncSession, *, max_id: int | None, limit: int) -> list[PostTile]:
-    """The instance's public gallery: public local posts (not replies), as tiles."""
-    stmt = (
+def _paged_by_binds(stmt: Any, paged: bool, key: Any) -> Any:
+    """``_page`` with the cursor and the page size bound at execution (``max_id``,
+    ``limit``), for statements built once."""
+    if paged:
+        stmt = stmt.where(key < bindparam("max_id"))
+    return stmt.order_by(key.desc()).limit(bindparam("limit"))
+
+
+_LOCAL_GALLERY = {
+    paged: _paged_by_binds(
         select(*_TILE_COLUMNS)
         .join(Actor, col(Actor.id) == col(Post.actor_id))
         .where(
@@ -173,9 +180,19 @@ async def local_gallery(session: AsyncSession, *, max_id: int | None, limit: int
             col(Post.local).is_(True),
             col(Post.in_reply_to_id).is_(None),
             col(Post.in_reply_to_ap_id).is_(None),
-        )
+        ),
+        paged,
+        col(Post.id),
     )
-    return await _tiles(session, _page(stmt, max_id, limit))
+    for paged in (False, True)
+}
+
+
+async def local_gallery(session: AsyncSession, *, max_id: int | None, limit: int) -> list[PostTile]:
+    """The instance's public gallery: public local posts (not replies), as tiles."""
+    params = {"max_id": max_id, "limit": limit}
+    result = await session.exec(_LOCAL_GALLERY[max_id is not None], params=params)  # type: ignore[call-overload]
+    return list(result.all())
 
 
 async def by_actor(
@@ -202,9 +219,7 @@ def _by_actor_tiles_statement(signed_in: bool, paged: bool) -> Any:
     stmt = _by_actor_filter(
         stmt, bindparam("actor_id"), bindparam("viewer_id") if signed_in else None
     )
-    if paged:
-        stmt = stmt.where(col(Post.id) < bindparam("max_id"))
-    return stmt.order_by(col(Post.id).desc()).limit(bindparam("limit"))
+    return _paged_by_binds(stmt, paged, col(Post.id))
 
 
 _BY_ACTOR_TILES = {
@@ -259,25 +274,33 @@ async def home(
     through ``post`` this replaces read the whole table for someone whose follows never
     post). The viewer's own boosts are API timeline entries only, as before.
     """
+    params = {"viewer_id": viewer_id, "max_id": max_id, "limit": limit}
+    result = await session.exec(_HOME[max_id is not None], params=params)  # type: ignore[call-overload]
+    return list(result.all())
+
+
+def _home_statement(paged: bool) -> Any:
+    """``home``'s statement, built once (as ``by_actor_tiles``'s) with the reader, the
+    cursor and the page size bound at execution."""
     feed = HomeFeedEntry
+    viewer = bindparam("viewer_id")
     newest = (
         select(col(feed.post_id))
         .join(Post, col(Post.id) == col(feed.post_id))
         .where(
-            col(feed.owner_id) == viewer_id,
-            or_(col(feed.boost_id).is_(None), col(feed.via_id) != viewer_id),
-            _visible_to(viewer_id),
-            _not_blocked(viewer_id, col(Post.actor_id)),
+            col(feed.owner_id) == viewer,
+            or_(col(feed.boost_id).is_(None), col(feed.via_id) != viewer),
+            _visible_to(viewer),
+            _not_blocked(viewer, col(Post.actor_id)),
         )
         .group_by(col(feed.post_id))
     )
-    stmt = (
+    return (
         select(*_TILE_COLUMNS)
         .join(Actor, col(Actor.id) == col(Post.actor_id))
-        .where(col(Post.id).in_(_page(newest, max_id, limit, key=col(feed.post_id))))
+        .where(col(Post.id).in_(_paged_by_binds(newest, paged, col(feed.post_id))))
         .order_by(col(Post.id).desc())
     )
-    return await _tiles(session, stmt)
 
 
 async def post_with_author(session: AsyncSession, post_id: int) -> tuple[Post, Actor] | None:
@@ -436,8 +459,9 @@ async def media_rows_for(
     return grouped
 
 
-def _not_blocked(viewer_id: int | None, author_col: Any) -> Any:
-    """Neither the viewer nor the author has blocked the other."""
+def _not_blocked(viewer_id: Any, author_col: Any) -> Any:
+    """Neither the viewer nor the author has blocked the other (``viewer_id``: an id, a
+    bound parameter, or None for a signed-out reader)."""
     if viewer_id is None:
         return True
     return not_(
@@ -448,6 +472,9 @@ def _not_blocked(viewer_id: int | None, author_col: Any) -> Any:
             )
         )
     )
+
+
+_HOME = {paged: _home_statement(paged) for paged in (False, True)}
 
 
 def _not_blocked_by(blocker_ids: Sequence[int]):  # type: ignore[no-untyped-def]
