@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import and_, bindparam, case, exists, func, not_, or_
+from sqlalchemy import BigInteger, Integer, and_, bindparam, case, exists, func, not_, or_
 from sqlalchemy import update as sa_update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -168,7 +168,7 @@ def _paged_by_binds(stmt: Any, paged: bool, key: Any) -> Any:
     ``limit``), for statements built once."""
     if paged:
         stmt = stmt.where(key < bindparam("max_id"))
-    return stmt.order_by(key.desc()).limit(bindparam("limit"))
+    return stmt.order_by(key.desc()).limit(bindparam("limit", type_=Integer))
 
 
 _LOCAL_GALLERY = {
@@ -439,7 +439,9 @@ async def attachments_for(
 
 _MEDIA_ROWS = (
     select(*_MEDIA_COLUMNS)
-    .where(col(MediaAttachment.post_id).in_(bindparam("post_ids", expanding=True)))
+    .where(
+        col(MediaAttachment.post_id).in_(bindparam("post_ids", expanding=True, type_=BigInteger))
+    )
     .order_by(col(MediaAttachment.post_id), col(MediaAttachment.position))
 )
 """Built once: every grid page and timeline asks it, with one expanding ``IN`` list."""
