@@ -53,6 +53,7 @@ from storage import inbox_queries as q
 from storage import posts as post_queries
 from storage.inbox_writer import MAX_YIELD
 from storage.models import Like
+from storage.sqlite_driver import deferred_writes
 
 __all__ = ["Candidate", "plan", "run_batch"]
 
@@ -320,11 +321,14 @@ async def run_batch(
                 )
             if not c.state:
                 declined.add(c.item.actor_ap_id)
-        async with writer.writing(), services.db.transaction() as session:
-            await _write(session, writes)
-            for state in (DONE, IGNORED):
-                ids = [c.item.id for c in candidates if c.state == state]
-                await q.finish_items(session, ids, state=state, now=now)
+        # one hand-off for the whole transaction: SQLite's lock is held for its work
+        # alone, not for the event loop's turns between statements (deferred_writes)
+        with deferred_writes():
+            async with writer.writing(), services.db.transaction() as session:
+                await _write(session, writes)
+                for state in (DONE, IGNORED):
+                    ids = [c.item.id for c in candidates if c.state == state]
+                    await q.finish_items(session, ids, state=state, now=now)
     except Exception as exc:
         log.warning("inbox batch of %d failed, items run one at a time: %s", len(candidates), exc)
         return [c.item.id for c in candidates]

@@ -36,7 +36,7 @@ from federation.handlers.base import DONE, IGNORED, InboxContext, InboxServices
 from federation.parse import NOTE_TYPES, first, id_of, parse_activity, type_of
 from storage import inbox_queries as q
 from storage.inbox_writer import MAX_YIELD
-from storage.sqlite_driver import read_inline
+from storage.sqlite_driver import deferred_writes, read_inline
 
 __all__ = [
     "LOCK_FOR",
@@ -246,6 +246,15 @@ processed nothing for seconds while the backlog grew by every delivery accepted
 SINGLE_CONCURRENCY = 8
 """Items processed on their own (network fetches) at once; one sender's in order."""
 
+GATHER = 0.025
+"""Seconds the background worker lets deliveries gather after a pass that claimed fewer
+than it could take, before it claims again. A pass costs its claim, the batch's reads
+and its write transaction whatever its size, so a worker that chases a steady trickle
+claims one or two items a pass and spends most of the event loop on those fixed costs
+(the inbox's latency with it: a delivery's commit waits for the pass's transaction). A
+lone delivery is still processed at once (the pass that a ``notify`` starts does not
+wait); what arrives while a pass runs waits at most this much longer."""
+
 
 def _error_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"[:2000]
@@ -346,8 +355,12 @@ async def run_once(
     await writer.wait_idle(give_way)
     now = services.clock()
     # the claim writes too: the inbox's writer waits for it rather than meeting its lock
-    async with writer.writing(), services.db.transaction() as session:
-        claimed = await q.claim_due_items(session, now=now, lock_until=now + LOCK_FOR, limit=limit)
+    # (its update goes to SQLite's thread with the commit, in one hand-off)
+    with deferred_writes():
+        async with writer.writing(), services.db.transaction() as session:
+            claimed = await q.claim_due_items(
+                session, now=now, lock_until=now + LOCK_FOR, limit=limit
+            )
     claimed.sort(key=lambda item: item.id)
     batched: set[int] = set()
     if batch:
@@ -384,10 +397,13 @@ def notify(db: object) -> None:
         event.set()
 
 
-async def run_forever(services: InboxServices, stop: asyncio.Event, *, idle: float = 0.25) -> None:
+async def run_forever(
+    services: InboxServices, stop: asyncio.Event, *, idle: float = 0.25, gather: float = GATHER
+) -> None:
     """Process the queue until ``stop`` is set, resting up to ``idle`` seconds whenever it
     is empty (``notify`` ends the rest early; an empty poll is one indexed select, so a
-    short rest costs little and new deliveries wait at most that long). A pass that fails
+    short rest costs little and new deliveries wait at most that long), and ``gather``
+    seconds after a pass that found fewer items than it could claim. A pass that fails
     as a whole (the database briefly unavailable) is logged and tried again after the
     rest; items themselves never escape ``run_once``."""
     read_inline()  # this task's point lookups skip the SQLite thread's hand-off
@@ -408,6 +424,8 @@ async def run_forever(services: InboxServices, stop: asyncio.Event, *, idle: flo
                     {stopping, waking}, timeout=idle, return_when=asyncio.FIRST_COMPLETED
                 )
                 waking.cancel()
+            elif 0 < claimed < limit:  # a partial pass: let the next one gather
+                await asyncio.wait({stopping}, timeout=gather)
     finally:
         stopping.cancel()
         if _wakers.get(services.db) is wake:

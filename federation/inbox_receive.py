@@ -144,7 +144,8 @@ def parse_activity(body: bytes) -> IncomingActivity | str:
         return "the activity has no type"
     if actor_id is None:
         return "the activity has no actor"
-    if host_of(activity_id) is None or host_of(activity_id) != host_of(actor_id):
+    activity_host = host_of(activity_id)
+    if activity_host is None or activity_host != host_of(actor_id):
         return "the activity's id is not on its actor's server"
     return IncomingActivity(activity_id, kind, actor_id, data, text)
 

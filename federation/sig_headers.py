@@ -38,7 +38,10 @@ def header_lines(headers: HeaderInput) -> dict[str, tuple[str, ...]]:
         pairs = headers
     collected: dict[str, list[str]] = {}
     for name, value in pairs:
-        collected.setdefault(name.strip().lower(), []).append(_FOLD.sub(" ", value).strip())
+        # Folding needs a line break; most values have none (and the regex was a tenth of
+        # an inbox delivery's parsing).
+        text = _FOLD.sub(" ", value) if "\n" in value else value
+        collected.setdefault(name.strip().lower(), []).append(text.strip())
     return {name: tuple(values) for name, values in collected.items()}
 
 

@@ -9,6 +9,7 @@ the fetched key/actor document, never from string prefixes.
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import urldefrag, urlsplit
 
 __all__ = ["key_owner_matches"]
@@ -16,8 +17,12 @@ __all__ = ["key_owner_matches"]
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
+@functools.lru_cache(maxsize=4096)
 def _url_parts(url: str) -> tuple[str, str, str] | None:
-    """(scheme, host[:non-default port], rest) with case and default ports normalised."""
+    """(scheme, host[:non-default port], rest) with case and default ports normalised.
+
+    Cached: every delivery asks it of its key id, its actor and the key's owner, the same
+    few thousand URLs over and over."""
     try:
         parts = urlsplit(url)
         port = parts.port

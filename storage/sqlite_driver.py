@@ -33,13 +33,74 @@ from typing import Any
 import aiosqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 
-__all__ = ["dbapi_module", "read_inline", "reads_inline", "reads_on_thread"]
+__all__ = [
+    "dbapi_module",
+    "deferred_writes",
+    "read_inline",
+    "reads_inline",
+    "reads_on_thread",
+    "write_and_commit",
+]
+
+_Deferred = tuple[str, Any, bool]
+"""A write held back until the transaction needs it: SQL, parameters, ``executemany``."""
+
+_DEFERRABLE = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
 
 def _execute_and_fetch(cursor: sqlite3.Cursor, sql: str, parameters: Any) -> list[Any] | None:
     """Runs on the connection's thread: the statement and, if it returns rows, all of them."""
     cursor.execute(sql, parameters)
     return cursor.fetchall() if cursor.description else None
+
+
+def _write_returning(connection: sqlite3.Connection, sql: str, parameters: Any) -> list[Any]:
+    """Runs on the connection's thread: one write, its rows and the commit, or nothing."""
+    try:
+        rows = connection.execute(sql, parameters).fetchall()
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+    return rows
+
+
+def _run_deferred(
+    connection: sqlite3.Connection, statements: list[_Deferred], commit: bool
+) -> None:
+    """Runs on the connection's thread: held-back writes in order, then the commit if
+    asked. A failure rolls the whole transaction back here, as the caller's rollback
+    would (which then finds nothing to roll back)."""
+    try:
+        for sql, parameters, many in statements:
+            if many:
+                connection.executemany(sql, parameters)
+            else:
+                connection.execute(sql, parameters)
+        if commit:
+            connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+
+
+async def write_and_commit(driver_connection: Any, sql: str, parameters: Any) -> list[Any] | None:
+    """Run one write statement in a transaction of its own on ``driver_connection``'s
+    thread and commit it, in a single hand-off; the rows it returns (``RETURNING``).
+
+    For a connection checked out of the pool with no transaction under way (the inbox's
+    group commit): SQLAlchemy's execution path around the same statement costs the event
+    loop more than SQLite's work does. None when the connection is not this driver's.
+    """
+    if not isinstance(driver_connection, Connection):
+        return None
+    if driver_connection._connection is None:
+        raise sqlite3.OperationalError("no active connection")
+    if driver_connection._connection.in_transaction:
+        raise sqlite3.OperationalError("a transaction is already under way")
+    return await driver_connection._execute(
+        _write_returning, driver_connection._connection, sql, parameters
+    )
 
 
 class Cursor(aiosqlite.Cursor):
@@ -58,16 +119,35 @@ class Cursor(aiosqlite.Cursor):
     async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> Cursor:
         values = [] if parameters is None else parameters
         self._rows, self._next = [], 0
+        if self._defer(sql, values, many=False):
+            return self
+        conn: Connection = self._conn  # type: ignore[assignment]
+        await conn.flush_deferred()
         if _reads_inline.get() and sql.lstrip()[:6].upper() == "SELECT":
             rows = _execute_and_fetch(self._cursor, sql, values)
         else:
-            rows = await self._conn._execute(_execute_and_fetch, self._cursor, sql, values)
+            rows = await conn._execute(_execute_and_fetch, self._cursor, sql, values)
         self._rows, self._next = rows if rows is not None else [], 0
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> Cursor:
         self._rows, self._next = [], 0
+        if self._defer(sql, parameters, many=True):
+            return self
+        await self._conn.flush_deferred()  # type: ignore[attr-defined]
         return await super().executemany(sql, parameters)
+
+    def _defer(self, sql: str, parameters: Any, *, many: bool) -> bool:
+        """Hold a write back for the transaction's next statement or its commit (inside
+        ``deferred_writes``); False for anything whose answer the caller reads now."""
+        if not _writes_deferred.get():
+            return False
+        head = sql.lstrip()[:7].upper()
+        if not head.startswith(_DEFERRABLE) or "RETURNING" in sql.upper():
+            return False
+        conn: Connection = self._conn  # type: ignore[assignment]
+        conn.deferred.append((sql, list(parameters) if many else parameters, many))
+        return True
 
     async def executescript(self, sql_script: str) -> Cursor:
         self._rows, self._next = [], 0
@@ -137,8 +217,45 @@ def reads_on_thread() -> Iterator[None]:
         _reads_inline.reset(token)
 
 
+_writes_deferred: ContextVar[bool] = ContextVar("tessera_sqlite_writes_deferred", default=False)
+
+
+@contextlib.contextmanager
+def deferred_writes() -> Iterator[None]:
+    """Within this block, writes that return nothing (``INSERT``/``UPDATE``/``DELETE``
+    without ``RETURNING``) are held back and sent to the connection's thread together with
+    the transaction's next statement that must run now (a read, a ``RETURNING``) or with
+    its commit: a transaction of such writes is one hand-off, not one per statement.
+
+    Why: SQLite has one write lock, and a transaction holds it from its first write to its
+    commit. Each hand-off resumes only when the busy event loop comes round to it, so under
+    load a pass of the inbox worker (a claim, then seven or eight ``executemany``) held
+    the lock 10-40 ms for ~2 ms of SQLite's work, and every delivery waiting to be stored
+    waited with it (measured in ``bench/``). Now the lock is held for SQLite's time.
+
+    What changes for the code inside: a held-back write's error (a constraint) is raised
+    by the statement that sends it - the next read or the commit - and its ``rowcount`` is
+    unknown (-1). So only for transactions that read no row counts and treat any failure
+    as the whole transaction's, such as the inbox worker's claims and batch writes."""
+    token = _writes_deferred.set(True)
+    try:
+        yield
+    finally:
+        _writes_deferred.reset(token)
+
+
 class Connection(aiosqlite.Connection):
     """An aiosqlite connection whose cursors are made without a hand-off."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.deferred: list[_Deferred] = []
+
+    async def flush_deferred(self) -> None:
+        """Send the held-back writes (``deferred_writes``) to the thread, in order."""
+        if self.deferred:
+            statements, self.deferred = self.deferred, []
+            await self._execute(_run_deferred, self._conn, statements, False)
 
     def cursor(self) -> Cursor:  # type: ignore[override]
         if self._connection is None:
@@ -148,7 +265,10 @@ class Connection(aiosqlite.Connection):
         return Cursor(self, self._connection.cursor())
 
     async def commit(self) -> None:
-        if self._conn.in_transaction:
+        if self.deferred:  # the held-back writes and the commit, in one hand-off
+            statements, self.deferred = self.deferred, []
+            await self._execute(_run_deferred, self._conn, statements, True)
+        elif self._conn.in_transaction:
             await super().commit()
 
     async def rollback(self) -> None:
@@ -156,6 +276,7 @@ class Connection(aiosqlite.Connection):
         session that only read (the driver begins a transaction at the first write),
         there is nothing to roll back and sqlite3's own rollback would do nothing, so
         that case costs no hand-off."""
+        self.deferred = []
         if self._conn.in_transaction:
             await super().rollback()
 

@@ -135,3 +135,88 @@ def test_a_cursor_on_a_closed_connection_is_a_database_error() -> None:
     closed = sqlite_driver.connect(":memory:")  # never opened: no sqlite3 connection
     with pytest.raises(sqlite3.OperationalError, match="no active connection"):
         closed.cursor()
+
+
+async def test_deferred_writes_go_to_the_thread_with_the_commit(
+    db: Database, handoffs: Counter[str]
+) -> None:
+    """Inside ``deferred_writes`` a transaction of writes is one hand-off: an insert, an
+    ``executemany`` and an update are sent with the commit, in order."""
+    with sqlite_driver.deferred_writes():
+        async with db.transaction() as session:
+            await session.exec(text("INSERT INTO t (id, name) VALUES (100, 'a')"))  # type: ignore[call-overload]
+            await session.exec(  # type: ignore[call-overload]
+                text("INSERT INTO t (id, name) VALUES (:id, :name)"),
+                params=[{"id": 101, "name": "b"}, {"id": 102, "name": "c"}],
+            )
+            await session.exec(text("UPDATE t SET name = name || '!' WHERE id >= 100"))  # type: ignore[call-overload]
+    assert handoffs == Counter({"_run_deferred": 1})
+    async with db.session() as session:
+        names = (await session.exec(text("SELECT name FROM t WHERE id >= 100 ORDER BY id"))).all()  # type: ignore[call-overload]
+    assert [row[0] for row in names] == ["a!", "b!", "c!"]
+
+
+async def test_a_read_inside_deferred_writes_sees_the_writes_before_it(
+    db: Database, handoffs: Counter[str]
+) -> None:
+    """A statement whose answer is read now (a select, a ``RETURNING``) first sends what
+    was held back, so the transaction reads its own writes."""
+    with sqlite_driver.deferred_writes():
+        async with db.transaction() as session:
+            await session.exec(text("INSERT INTO t (id, name) VALUES (100, 'a')"))  # type: ignore[call-overload]
+            count = (await session.exec(text("SELECT count(*) FROM t"))).one()  # type: ignore[call-overload]
+            returned = (
+                await session.exec(  # type: ignore[call-overload]
+                    text("INSERT INTO t (id, name) VALUES (101, 'b') RETURNING name")
+                )
+            ).one()
+    assert count[0] == 8
+    assert returned[0] == "b"
+    assert handoffs["_run_deferred"] == 1  # the held-back insert, before the select
+    assert handoffs["commit"] == 1  # nothing was held back by then
+
+
+async def test_a_deferred_write_that_fails_fails_the_transaction_and_keeps_nothing(
+    db: Database,
+) -> None:
+    """The error of a held-back write arrives with the commit; every write of the
+    transaction is rolled back, the ones before it included."""
+    with pytest.raises(IntegrityError), sqlite_driver.deferred_writes():
+        async with db.transaction() as session:
+            await session.exec(text("INSERT INTO t (id, name) VALUES (100, 'kept out')"))  # type: ignore[call-overload]
+            await session.exec(text("INSERT INTO t (id, name) VALUES (101, 'n1')"))  # type: ignore[call-overload]
+            await session.exec(text("INSERT INTO t (id, name) VALUES (102, 'after')"))  # type: ignore[call-overload]
+    async with db.session() as session:
+        left = (await session.exec(text("SELECT count(*) FROM t WHERE id >= 100"))).one()  # type: ignore[call-overload]
+    assert left[0] == 0
+    # the connection went back to the pool clean: the next transaction works
+    async with db.transaction() as session:
+        await session.exec(text("INSERT INTO t (id, name) VALUES (100, 'fine')"))  # type: ignore[call-overload]
+
+
+async def test_writes_outside_the_block_fail_at_their_own_statement(db: Database) -> None:
+    with pytest.raises(IntegrityError):
+        async with db.transaction() as session:
+            await session.exec(text("INSERT INTO t (id, name) VALUES (100, 'n1')"))  # type: ignore[call-overload]
+            pytest.fail("the failing insert should have raised")
+
+
+async def test_write_and_commit_stores_in_one_handoff_or_not_at_all(
+    db: Database, handoffs: Counter[str]
+) -> None:
+    sql = (
+        "INSERT INTO t (id, name) VALUES (?, ?), (?, ?) ON CONFLICT (name) DO NOTHING RETURNING id"
+    )
+    async with db.engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        stored = await sqlite_driver.write_and_commit(
+            raw.driver_connection, sql, [100, "x", 101, "n1"]
+        )
+        assert stored == [(100,)]  # 'n1' was there already
+        with pytest.raises(sqlite3.IntegrityError):  # the same primary key twice
+            await sqlite_driver.write_and_commit(raw.driver_connection, sql, [102, "y", 102, "z"])
+    assert handoffs == Counter({"_write_returning": 2})
+    async with db.session() as session:
+        names = (await session.exec(text("SELECT name FROM t WHERE id >= 100"))).all()  # type: ignore[call-overload]
+    assert [row[0] for row in names] == ["x"]
+    assert await sqlite_driver.write_and_commit(object(), sql, []) is None  # not our driver

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -19,6 +20,9 @@ from federation.fetch import get_actor
 from federation.key_cache import RECHECK_AFTER
 from services.context import Services
 from storage import db as dbmod
+from storage.federation_models import InboxItem
+from storage.inbox_queries import claim_due_items
+from storage.remote_queries import NewInboxItem, insert_inbox_items
 from tessera.config import Config
 from tests.inbox.conftest import inbox_count, inbox_items
 from tests.inbox.peer import FakePeer
@@ -269,3 +273,64 @@ async def test_background_workers_are_not_held_behind_request_sessions(
         await asyncio.gather(*requests)
         if workers is not None:
             await workers
+
+
+async def test_a_batch_is_stored_in_one_handoff_as_the_orm_would_store_it(
+    services: Services, handoffs: Counter[str]
+) -> None:
+    """On SQLite the group commit writes its batch and commits in one hand-off to the
+    connection's thread, with SQL of its own: the rows must read back exactly as rows the
+    ORM writes (times in SQLAlchemy's text format, so that the worker's due-time
+    comparisons find them), and a repeat of a stored id must store nothing. (PostgreSQL
+    runs the same batch as SQLAlchemy Core; the rows must read back the same.)"""
+    received = datetime(2026, 11, 25, 3, 4, 5, 678901, tzinfo=UTC)
+
+    def new(activity_id: str) -> NewInboxItem:
+        return NewInboxItem(
+            activity_id=activity_id,
+            actor_ap_id="https://remote.example/users/bob",
+            activity_type="Like",
+            payload='{"type": "Like"}',
+            key_id="https://remote.example/users/bob#main-key",
+            received_at=received,
+        )
+
+    async with services.db.transaction() as session:
+        session.add(
+            InboxItem(
+                id=1,
+                activity_id="https://remote.example/orm",
+                actor_ap_id="https://remote.example/users/bob",
+                activity_type="Like",
+                payload="{}",
+                next_attempt_at=received,
+                received_at=received,
+            )
+        )
+    handoffs.clear()
+    batch = [new(f"https://remote.example/likes/{n}") for n in range(3)]
+    stored = await insert_inbox_items(services.db, [*batch, new("https://remote.example/orm")])
+    assert stored == {item.activity_id for item in batch}
+    on_sqlite = services.db.engine.dialect.name == "sqlite"
+    assert handoffs == (Counter({"_write_returning": 1}) if on_sqlite else Counter())
+    async with services.db.session() as session:
+        times = (
+            await session.exec(  # type: ignore[call-overload]
+                text("SELECT activity_id, received_at, next_attempt_at, state FROM inbox_item")
+            )
+        ).all()
+    by_id = {row[0]: tuple(row[1:]) for row in times}
+    assert len(by_id) == 4
+    assert len(set(by_id.values())) == 1  # same text as the ORM's row, state 'pending'
+    read_back = {i.activity_id: i for i in await inbox_items(services)}
+    assert read_back["https://remote.example/likes/0"].received_at == received
+    assert read_back["https://remote.example/likes/0"].payload == '{"type": "Like"}'
+    async with services.db.transaction() as session:
+        early = await claim_due_items(
+            session, now=received - timedelta(microseconds=1), lock_until=received, limit=10
+        )
+        due = await claim_due_items(
+            session, now=received, lock_until=received + timedelta(minutes=1), limit=10
+        )
+    assert early == []
+    assert len(due) == 4

@@ -19,6 +19,14 @@ ADMIN = "http://mastodon.example.org/users/admin"
 LIKED = "http://localtesting.pleroma.lol/objects/eb92579d-3417-42a8-8652-2492c2d4f454"
 
 
+async def processed(services: Services, item_id: int) -> None:
+    """Wait (up to ten seconds) for a background worker to take ``item_id`` out of pending."""
+    for _ in range(200):
+        if (await item(services, item_id)).state != "pending":
+            return
+        await asyncio.sleep(0.05)
+
+
 def test_backoff_grows_and_is_capped() -> None:
     delays = [retry_delay(n) for n in range(1, 7)]
     assert delays[:4] == [timedelta(minutes=m) for m in (1, 4, 16, 64)]
@@ -142,10 +150,7 @@ async def test_run_forever_processes_until_stopped(
     stop = asyncio.Event()
     worker = asyncio.create_task(run_forever(services, stop, idle=0.05))
     item_id = await deliver(services, adapt("mastodon-like.json", {ADMIN: bob, LIKED: post.ap_id}))
-    for _ in range(200):
-        if (await item(services, item_id)).state != "pending":
-            break
-        await asyncio.sleep(0.05)
+    await processed(services, item_id)
     stop.set()
     await asyncio.wait_for(worker, timeout=10)
     assert (await item(services, item_id)).state == "done"
@@ -163,10 +168,27 @@ async def test_notify_wakes_a_resting_worker(
     await asyncio.sleep(0.1)  # it finds the queue empty and rests
     item_id = await deliver(services, adapt("mastodon-like.json", {ADMIN: bob, LIKED: post.ap_id}))
     notify(services.db)
-    for _ in range(200):
-        if (await item(services, item_id)).state != "pending":
-            break
-        await asyncio.sleep(0.05)
+    await processed(services, item_id)
     stop.set()
     await asyncio.wait_for(worker, timeout=10)
     assert (await item(services, item_id)).state == "done"
+
+
+async def test_a_lone_delivery_is_processed_at_once_and_stop_ends_a_gathering_pause(
+    services: Services, peer: Peer, make_user: Callable[..., Any]
+) -> None:
+    """After a pass that claimed fewer items than it could, the worker lets deliveries
+    gather before its next claim (here for an hour); the first delivery after a rest is
+    still processed at once, and stopping ends the pause."""
+    alice = await make_user("alice")
+    post = await image_post(services, alice)
+    bob = peer.add_actor("bob")
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_forever(services, stop, idle=3600, gather=3600))
+    await asyncio.sleep(0.1)  # it finds the queue empty and rests
+    item_id = await deliver(services, adapt("mastodon-like.json", {ADMIN: bob, LIKED: post.ap_id}))
+    notify(services.db)
+    await processed(services, item_id)
+    assert (await item(services, item_id)).state == "done"
+    stop.set()  # the worker is now in its gathering pause, an hour long
+    await asyncio.wait_for(worker, timeout=10)
