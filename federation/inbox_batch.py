@@ -28,13 +28,13 @@ through the per-item path instead.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from federation import json_documents
 from federation.fetch import is_fresh
 from federation.handlers.base import DONE, IGNORED, InboxServices
 from federation.handlers.note_store import note_is_self_consistent, note_post_row, notices_for
@@ -93,7 +93,7 @@ def _candidate(item: q.ClaimedItem, base_url: str) -> Candidate | None:
 
 def _read_candidate(item: q.ClaimedItem, base_url: str) -> Candidate | None:
     try:
-        document: Any = json.loads(item.payload)
+        document: Any = json_documents.loads(item.payload)
     except ValueError:
         return None
     if not isinstance(document, dict) or type_of(document) not in ("Like", "Create"):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import weakref
 from collections import defaultdict
@@ -30,7 +29,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from federation import inbox_batch
+from federation import inbox_batch, json_documents
 from federation.handlers import actors, follows, moderation, moves, notes, reactions
 from federation.handlers.base import DONE, IGNORED, InboxContext, InboxServices
 from federation.parse import NOTE_TYPES, first, id_of, parse_activity, type_of
@@ -145,7 +144,7 @@ async def process_payload(
     ignored (the endpoint should never store one, but the worker does not rely on it).
     """
     try:
-        document: Any = json.loads(payload)
+        document: Any = json_documents.loads(payload)
     except ValueError:
         return IGNORED
     if not isinstance(document, dict):

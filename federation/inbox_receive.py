@@ -32,12 +32,11 @@ not a web framework's request.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from federation import inbox_process
+from federation import inbox_process, json_documents
 from federation.fetch import GONE_STATUSES, FetchContext, get_actor_by_key_id
 from federation.key_cache import KeyCache
 from federation.remote_actors import host_of, id_of
@@ -127,7 +126,7 @@ def parse_activity(body: bytes) -> IncomingActivity | str:
     """The activity in a request body, or the reason it is not one (for a 400)."""
     try:
         text = body.decode("utf-8")
-        data = json.loads(text)
+        data = json_documents.loads(text)
     except (UnicodeDecodeError, ValueError):
         return "the body is not valid JSON"
     if not isinstance(data, dict):
