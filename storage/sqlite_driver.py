@@ -119,10 +119,11 @@ class Cursor(aiosqlite.Cursor):
     async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> Cursor:
         values = [] if parameters is None else parameters
         self._rows, self._next = [], 0
-        if self._defer(sql, values, many=False):
+        if _writes_deferred.get() and self._defer(sql, values, many=False):
             return self
         conn: Connection = self._conn  # type: ignore[assignment]
-        await conn.flush_deferred()
+        if conn.deferred:
+            await conn.flush_deferred()
         if _reads_inline.get() and sql.lstrip()[:6].upper() == "SELECT":
             rows = _execute_and_fetch(self._cursor, sql, values)
         else:
@@ -132,16 +133,14 @@ class Cursor(aiosqlite.Cursor):
 
     async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> Cursor:
         self._rows, self._next = [], 0
-        if self._defer(sql, parameters, many=True):
+        if _writes_deferred.get() and self._defer(sql, parameters, many=True):
             return self
         await self._conn.flush_deferred()  # type: ignore[attr-defined]
         return await super().executemany(sql, parameters)
 
     def _defer(self, sql: str, parameters: Any, *, many: bool) -> bool:
-        """Hold a write back for the transaction's next statement or its commit (inside
-        ``deferred_writes``); False for anything whose answer the caller reads now."""
-        if not _writes_deferred.get():
-            return False
+        """Hold a write back for the transaction's next statement or its commit (called
+        inside ``deferred_writes``); False for anything whose answer is read now."""
         head = sql.lstrip()[:7].upper()
         if not head.startswith(_DEFERRABLE) or "RETURNING" in sql.upper():
             return False
