@@ -143,7 +143,7 @@ def parse_activity(body: bytes) -> IncomingActivity | str:
         return "the activity has no type"
     if actor_id is None:
         return "the activity has no actor"
-    activity_host = host_of(activity_id)
+    activity_host = host_of(activity_id, recurring=False)
     if activity_host is None or activity_host != host_of(actor_id):
         return "the activity's id is not on its actor's server"
     return IncomingActivity(activity_id, kind, actor_id, data, text)

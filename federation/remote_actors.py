@@ -129,13 +129,29 @@ def _http_url(value: Any) -> str | None:
     return value
 
 
-@functools.lru_cache(maxsize=4096)
-def host_of(url: str) -> str | None:
+CACHED_URL_CHARS = 512
+"""URLs longer than this are never kept by the caches of URL parts: real actor and key ids
+are far shorter, and a sender must not be able to make a cache hold megabytes."""
+
+
+def host_of(url: str, *, recurring: bool = True) -> str | None:
     """``host[:port]`` of a URL, lower-cased, the default port left out; None if unusable.
 
-    Cached: the inbox asks it of every delivery's actor (a few thousand senders at most
-    are busy at once), and ``urlsplit`` with its ``hostname``/``port`` properties was a
-    tenth of a delivery's parsing."""
+    Cached for ``recurring`` URLs (actor ids: the inbox asks it of every delivery's actor,
+    a few thousand senders at most are busy at once, and ``urlsplit`` with its
+    ``hostname``/``port`` properties was a tenth of a delivery's parsing). A URL seen once,
+    such as an activity's id, is worked out without taking a place in the cache."""
+    if recurring and len(url) <= CACHED_URL_CHARS:
+        return _cached_host_of(url)
+    return _host_of(url)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_host_of(url: str) -> str | None:
+    return _host_of(url)
+
+
+def _host_of(url: str) -> str | None:
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -17,12 +17,27 @@ __all__ = ["key_owner_matches"]
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
-@functools.lru_cache(maxsize=4096)
+_CACHED_URL_CHARS = 512
+"""Longer URLs are worked out each time: real key and actor ids are far shorter, and a
+sender must not be able to make the cache hold megabytes."""
+
+
 def _url_parts(url: str) -> tuple[str, str, str] | None:
     """(scheme, host[:non-default port], rest) with case and default ports normalised.
 
     Cached: every delivery asks it of its key id, its actor and the key's owner, the same
     few thousand URLs over and over."""
+    if len(url) <= _CACHED_URL_CHARS:
+        return _cached_url_parts(url)
+    return _parse_url_parts(url)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_url_parts(url: str) -> tuple[str, str, str] | None:
+    return _parse_url_parts(url)
+
+
+def _parse_url_parts(url: str) -> tuple[str, str, str] | None:
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -12,6 +12,7 @@ idempotency key, so a duplicate delivery - even one racing the first - stores no
 from __future__ import annotations
 
 import functools
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -261,16 +262,28 @@ async def _insert_on_sqlite(db: Database, rows: list[dict[str, object]]) -> set[
             parameters.append(to_text(value) if isinstance(value, datetime) else value)
     async with db.engine.connect() as connection:
         raw = await connection.get_raw_connection()
-        found = await sqlite_driver.write_and_commit(
-            raw.driver_connection, _sqlite_insert_sql(len(rows)), parameters
-        )
+        try:
+            found = await sqlite_driver.write_and_commit(
+                raw.driver_connection, _sqlite_insert_sql(len(rows)), parameters
+            )
+        except sqlite3.Error:
+            # past SQLAlchemy's error handling: a connection that failed is not trusted
+            # back into the pool (it may be closed or in a state we did not leave it in)
+            await connection.invalidate()
+            raise
     return None if found is None else {row[0] for row in found}
 
 
-@functools.cache
+_DATETIME_BINDERS: dict[str, Callable[[datetime], object]] = {}
+
+
 def _datetime_binder(dialect: Dialect) -> Callable[[datetime], object]:
     """How SQLAlchemy writes a ``DateTime`` column on this dialect (its text format on
-    SQLite), so rows written here compare with the bound values of every other query."""
-    column_type = InboxItem.__table__.c.received_at.type  # type: ignore[attr-defined]
-    process = column_type.dialect_impl(dialect).bind_processor(dialect)
-    return process if process is not None else (lambda value: value)
+    SQLite), so rows written here compare with the bound values of every other query.
+    Kept by dialect name (each engine has a dialect object of its own)."""
+    binder = _DATETIME_BINDERS.get(dialect.name)
+    if binder is None:
+        column_type = InboxItem.__table__.c.received_at.type  # type: ignore[attr-defined]
+        process = column_type.dialect_impl(dialect).bind_processor(dialect)
+        binder = _DATETIME_BINDERS[dialect.name] = process or (lambda value: value)
+    return binder

@@ -23,6 +23,7 @@ URLs, pooling, type handling and error translation are SQLAlchemy's, unchanged.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 import types
@@ -96,7 +97,7 @@ async def write_and_commit(driver_connection: Any, sql: str, parameters: Any) ->
         return None
     if driver_connection._connection is None:
         raise sqlite3.OperationalError("no active connection")
-    if driver_connection._connection.in_transaction:
+    if driver_connection._connection.in_transaction or driver_connection.deferred:
         raise sqlite3.OperationalError("a transaction is already under way")
     return await driver_connection._execute(
         _write_returning, driver_connection._connection, sql, parameters
@@ -124,9 +125,12 @@ class Cursor(aiosqlite.Cursor):
         conn: Connection = self._conn  # type: ignore[assignment]
         if conn.deferred:
             await conn.flush_deferred()
-        if _reads_inline.get() and sql.lstrip()[:6].upper() == "SELECT":
+        is_select = sql.lstrip()[:6].upper() == "SELECT"
+        if is_select and _reads_inline.get():
             rows = _execute_and_fetch(self._cursor, sql, values)
         else:
+            if not is_select:
+                conn.writes_sent = True
             rows = await conn._execute(_execute_and_fetch, self._cursor, sql, values)
         self._rows, self._next = rows if rows is not None else [], 0
         return self
@@ -135,7 +139,9 @@ class Cursor(aiosqlite.Cursor):
         self._rows, self._next = [], 0
         if _writes_deferred.get() and self._defer(sql, parameters, many=True):
             return self
-        await self._conn.flush_deferred()  # type: ignore[attr-defined]
+        conn: Connection = self._conn  # type: ignore[assignment]
+        await conn.flush_deferred()
+        conn.writes_sent = True
         return await super().executemany(sql, parameters)
 
     def _defer(self, sql: str, parameters: Any, *, many: bool) -> bool:
@@ -233,9 +239,12 @@ def deferred_writes() -> Iterator[None]:
     waited with it (measured in ``bench/``). Now the lock is held for SQLite's time.
 
     What changes for the code inside: a held-back write's error (a constraint) is raised
-    by the statement that sends it - the next read or the commit - and its ``rowcount`` is
-    unknown (-1). So only for transactions that read no row counts and treat any failure
-    as the whole transaction's, such as the inbox worker's claims and batch writes."""
+    by the statement that sends it - the next read or the commit - and rolls the whole
+    transaction back (savepoints cannot catch it); its ``rowcount`` is unknown (-1) and
+    its ``lastrowid`` None. So only for transactions of Core statements that read no row
+    counts or generated keys and treat any failure as the whole transaction's, such as the
+    inbox worker's claims and batch writes: an ORM flush of changed objects checks row
+    counts and would fail here."""
     token = _writes_deferred.set(True)
     try:
         yield
@@ -249,12 +258,28 @@ class Connection(aiosqlite.Connection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.deferred: list[_Deferred] = []
+        self.writes_sent = False
+        """Writes were handed to the thread since the last commit or rollback: the
+        rollback must go there too, even if ``in_transaction`` (read on the loop's
+        thread) says no, because a hand-off whose waiter was cancelled may still run."""
 
     async def flush_deferred(self) -> None:
         """Send the held-back writes (``deferred_writes``) to the thread, in order."""
         if self.deferred:
             statements, self.deferred = self.deferred, []
-            await self._execute(_run_deferred, self._conn, statements, False)
+            await self._send_deferred(statements, commit=False)
+
+    async def _send_deferred(self, statements: list[_Deferred], *, commit: bool) -> None:
+        self.writes_sent = True
+        try:
+            await self._execute(_run_deferred, self._conn, statements, commit)
+        except asyncio.CancelledError:
+            raise  # the call may still run on the thread: the rollback must follow it
+        except BaseException:
+            self.writes_sent = False  # _run_deferred rolled back on the thread
+            raise
+        if commit:
+            self.writes_sent = False
 
     def cursor(self) -> Cursor:  # type: ignore[override]
         if self._connection is None:
@@ -266,9 +291,10 @@ class Connection(aiosqlite.Connection):
     async def commit(self) -> None:
         if self.deferred:  # the held-back writes and the commit, in one hand-off
             statements, self.deferred = self.deferred, []
-            await self._execute(_run_deferred, self._conn, statements, True)
-        elif self._conn.in_transaction:
+            await self._send_deferred(statements, commit=True)
+        elif self._conn.in_transaction or self.writes_sent:
             await super().commit()
+            self.writes_sent = False
 
     async def rollback(self) -> None:
         """The pool rolls back every connection it takes back; after a commit, or a
@@ -276,8 +302,9 @@ class Connection(aiosqlite.Connection):
         there is nothing to roll back and sqlite3's own rollback would do nothing, so
         that case costs no hand-off."""
         self.deferred = []
-        if self._conn.in_transaction:
+        if self._conn.in_transaction or self.writes_sent:
             await super().rollback()
+            self.writes_sent = False
 
 
 def connect(database: str, *, iter_chunk_size: int = 64, **kwargs: Any) -> Connection:

@@ -177,7 +177,7 @@ async def test_a_read_inside_deferred_writes_sees_the_writes_before_it(
 
 
 async def test_a_deferred_write_that_fails_fails_the_transaction_and_keeps_nothing(
-    db: Database,
+    db: Database, handoffs: Counter[str]
 ) -> None:
     """The error of a held-back write arrives with the commit; every write of the
     transaction is rolled back, the ones before it included."""
@@ -186,6 +186,8 @@ async def test_a_deferred_write_that_fails_fails_the_transaction_and_keeps_nothi
             await session.exec(text("INSERT INTO t (id, name) VALUES (100, 'kept out')"))  # type: ignore[call-overload]
             await session.exec(text("INSERT INTO t (id, name) VALUES (101, 'n1')"))  # type: ignore[call-overload]
             await session.exec(text("INSERT INTO t (id, name) VALUES (102, 'after')"))  # type: ignore[call-overload]
+    # all three went with the commit, which rolled back on the thread: nothing else ran
+    assert handoffs == Counter({"_run_deferred": 1})
     async with db.session() as session:
         left = (await session.exec(text("SELECT count(*) FROM t WHERE id >= 100"))).one()  # type: ignore[call-overload]
     assert left[0] == 0

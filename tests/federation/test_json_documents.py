@@ -48,3 +48,9 @@ def test_what_json_refuses_is_refused(text: str) -> None:
         json.loads(text)
     with pytest.raises(ValueError):
         json_documents.loads(text)
+
+
+def test_a_document_nested_too_deeply_is_refused_as_bad_json() -> None:
+    deep = "[" * 5000 + "]" * 5000
+    with pytest.raises(ValueError, match="nested too deeply"):
+        json_documents.loads(deep)

@@ -190,5 +190,13 @@ async def test_a_lone_delivery_is_processed_at_once_and_stop_ends_a_gathering_pa
     notify(services.db)
     await processed(services, item_id)
     assert (await item(services, item_id)).state == "done"
-    stop.set()  # the worker is now in its gathering pause, an hour long
+    # the worker is now in its gathering pause, an hour long: a second delivery, even with
+    # a wake-up, waits for the next pass (without the pause it would be processed at once)
+    second = await deliver(
+        services, adapt("mastodon-like.json", {ADMIN: peer.add_actor("carol"), LIKED: post.ap_id})
+    )
+    notify(services.db)
+    await asyncio.sleep(0.5)
+    assert (await item(services, second)).state == "pending"
+    stop.set()
     await asyncio.wait_for(worker, timeout=10)
