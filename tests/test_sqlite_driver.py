@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -222,3 +223,28 @@ async def test_write_and_commit_stores_in_one_handoff_or_not_at_all(
         names = (await session.exec(text("SELECT name FROM t WHERE id >= 100"))).all()  # type: ignore[call-overload]
     assert [row[0] for row in names] == ["x"]
     assert await sqlite_driver.write_and_commit(object(), sql, []) is None  # not our driver
+
+
+async def test_a_rollback_follows_a_write_whose_wait_was_cancelled(db: Database) -> None:
+    """A write handed to the thread runs even if the task waiting for it is cancelled
+    (a request that timed out, a worker stopped). The rollback that follows must go to the
+    thread after it, although ``in_transaction`` still says no when it is asked, or the
+    write would leave a transaction open on a pooled connection."""
+    async with db.engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+        assert isinstance(driver, sqlite_driver.Connection)
+        busy = asyncio.ensure_future(driver._execute(time.sleep, 0.2))  # the thread is busy
+        cursor = driver.cursor()
+        write = asyncio.ensure_future(cursor.execute("INSERT INTO t (id, name) VALUES (100, 'x')"))
+        await asyncio.sleep(0.01)  # the insert is queued behind the sleep
+        write.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await write
+        assert not driver._conn.in_transaction  # not run yet
+        await driver.rollback()
+        await busy
+        assert not driver._conn.in_transaction  # the insert ran, then the rollback
+    async with db.session() as session:
+        left = (await session.exec(text("SELECT count(*) FROM t WHERE id = 100"))).one()  # type: ignore[call-overload]
+    assert left[0] == 0
