@@ -33,6 +33,7 @@ from storage.models import (
     PostHashtag,
 )
 from storage.oauth_models import Bookmark
+from storage.plain_select import PlainSelect
 from storage.posts import _not_blocked, _visible_to, unindexed
 
 MAX_LIMIT = 40
@@ -298,7 +299,7 @@ def _spans(groups: list[list[str]], start: int) -> tuple[list[tuple[int, int, An
 
 _HOME_SPANS, _HOME_MARKS_AT = _spans(_HOME_NAMES, 1)  # after the feed's entry id
 _MARK_TABLES = [m.__table__.alias(f"viewer_{m.__tablename__}") for m in (Like, Boost, Bookmark)]  # type: ignore[attr-defined]
-_HOME_STATEMENTS: dict[tuple[bool, bool, bool], Any] = {}
+_HOME_STATEMENTS: dict[tuple[bool, bool, bool], PlainSelect] = {}
 
 
 async def home(session: AsyncSession, viewer_id: int, page: Page) -> list[Entry]:
@@ -319,10 +320,10 @@ async def home(session: AsyncSession, viewer_id: int, page: Page) -> list[Entry]
     shape = (page.max_id is not None, page.since_id is not None, page.min_id is not None)
     stmt = _HOME_STATEMENTS.get(shape)
     if stmt is None:
-        stmt = _HOME_STATEMENTS[shape] = _home_statement(*shape)
+        stmt = _HOME_STATEMENTS[shape] = PlainSelect(_home_statement(*shape))
     params = {"viewer": viewer_id, "limit": page.limit}
     params.update(max_id=page.max_id, since_id=page.since_id, min_id=page.min_id)
-    rows = list(await column_rows(session, stmt, params))
+    rows = await stmt.rows(session, params)
     if page.min_id is not None:
         rows.reverse()
     (p0, p1, post_row), (a0, a1, author_row), (b0, b1, boost_row), (r0, r1, booster_row) = (

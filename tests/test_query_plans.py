@@ -203,6 +203,9 @@ async def test_home_timelines_search_instead_of_scanning(
 ) -> None:
     found = await plans_by_path(client, services, make_user)
     assert found[HOME] and found[API_HOME], "a home timeline sent no query"
+    # The feed's walk itself was seen, whichever way it ran (``storage.plain_select``).
+    for label in (HOME, API_HOME):
+        assert any("FROM home_feed_entry" in s for s, _ in found[label]), label
     scans = report({label: found[label] for label in (HOME, API_HOME)})
     assert not scans, "full table scans:\n" + "\n".join(scans)
 
