@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
 
 from federation.signatures import Verified
 from federation.transport import (
@@ -273,3 +275,27 @@ async def test_bad_redirect_targets_are_refused(
         with pytest.raises(error) as info:
             await transport.get_json(f"{base}/x", signer=None)
     assert "secret" not in str(info.value)
+
+
+async def test_cookies_a_peer_sets_are_never_sent(
+    transport: Transport, signer: Signer, public_pem: str
+) -> None:
+    """Federation requests carry their signature and nothing else: a cookie one server
+    sets (a tracker, a session) is not kept for the next request, to it or to another."""
+    cookies: list[str | None] = []
+
+    def setting(request: Request) -> Response:
+        cookies.append(request.headers.get("cookie"))
+        response = actor(request) if request.method == "GET" else Response(status_code=202)
+        response.set_cookie("tracker", "you-again", path="/")
+        return response
+
+    app = Starlette(
+        routes=[Route("/users/bob", setting), Route("/inbox", setting, methods=["POST"])]
+    )
+    async with serve_app(app) as base:
+        for _ in range(2):
+            await transport.get_json(f"{base}/users/bob", signer=signer)
+            result = await transport.post_activity(f"{base}/inbox", b"{}", signer=signer)
+            assert result.status == 202
+    assert cookies == [None, None, None, None]
