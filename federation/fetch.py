@@ -21,6 +21,7 @@ This module takes the application's services object without importing ``services
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -103,8 +104,19 @@ def _is_local(ctx: FetchContext, url: str) -> bool:
     return host_of(url) == host_of(ctx.config.base_url)
 
 
+_instance_signers: weakref.WeakKeyDictionary[Database, Signer] = weakref.WeakKeyDictionary()
+
+
 async def instance_signer(ctx: FetchContext) -> Signer:
-    """The instance actor's key (the actor row is created with its key pair on first use)."""
+    """The instance actor's key (the actor row is created with its key pair on first use).
+
+    Kept per database once read: the row's key pair is made once and never replaced, and
+    every signed fetch (a delivery from a sender not seen before, a remote post, its
+    media) asks for it; reading the row each time cost a session, a query and an ORM
+    object a fetch."""
+    known = _instance_signers.get(ctx.db)
+    if known is not None:
+        return known
     urls, domain = ctx.urls, ctx.config.instance.domain
 
     async def make() -> Actor:
@@ -113,7 +125,9 @@ async def instance_signer(ctx: FetchContext) -> Signer:
 
     actor = await ap_queries.get_or_create_instance_actor(ctx.db, instance_actor_url(urls), make)
     assert actor.private_key_pem, "the instance actor always has a private key"
-    return Signer(actor.key_id or f"{actor.ap_id}#main-key", actor.private_key_pem)
+    signer = Signer(actor.key_id or f"{actor.ap_id}#main-key", actor.private_key_pem)
+    _instance_signers[ctx.db] = signer
+    return signer
 
 
 async def fetch_object(ctx: FetchContext, url: str) -> dict[str, Any]:
