@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 from storage.sqlite_driver import Connection as SqliteConnection
 
@@ -62,9 +62,7 @@ class _Compiled:
 
 
 def _converter(column_type: Any, dialect: Dialect) -> Converter | None:
-    if isinstance(column_type, DateTime) or isinstance(
-        getattr(column_type, "impl_instance", None), DateTime
-    ):
+    if isinstance(column_type, UTCDateTime):  # every ``datetime`` field of our models
         return utc_datetime
     processor: Converter | None = column_type.dialect_impl(dialect).result_processor(dialect, None)
     return processor

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import DateTime, bindparam, event, select, type_coerce
 from sqlalchemy.exc import OperationalError
 
 from services import posts as post_service
@@ -85,6 +85,26 @@ async def test_the_home_page_reads_as_core_reads_it(
     assert any(row[20] is not None for row in core)  # post.edited_at, set above
     assert sum(1 for row in core if row[-3]) == 1  # alice's like, read with the rows
     assert {type(row[5]) for row in core} == {bool}  # post.local
+
+
+async def test_other_date_types_read_as_core_reads_them(
+    services: Services, make_user: Callable[..., Any]
+) -> None:
+    """Only our models' aware dates take the fast parse; a plain ``DateTime`` stays naive,
+    as SQLAlchemy reads it."""
+    alice = await make_user("alice", "correct horse battery")
+    stmt = select(
+        Actor.id,
+        Actor.created_at,
+        type_coerce(Actor.created_at, DateTime()).label("naive"),
+    ).where(Actor.id == bindparam("id"))
+    async with services.db.session() as session:
+        core = [tuple(r) for r in await column_rows(session, stmt, {"id": alice.id})]
+        rows = await PlainSelect(stmt).rows(session, {"id": alice.id})
+    assert rows == core
+    [(_, aware, naive)] = rows
+    assert aware.tzinfo is UTC and naive.tzinfo is None
+    assert aware.replace(tzinfo=None) == naive
 
 
 async def test_a_page_with_a_cursor_binds_it(
