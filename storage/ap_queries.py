@@ -18,6 +18,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import Database
+from storage.in_lists import padded
 from storage.models import Actor, Follow, Hashtag, LocalUser, Post, PostHashtag, WebSession
 
 OUTBOX_VISIBILITIES = ("public", "unlisted")
@@ -100,7 +101,7 @@ async def tags_for(session: AsyncSession, post_ids: Sequence[int]) -> dict[int, 
     result = await session.exec(
         select(PostHashtag.post_id, Hashtag)
         .join(Hashtag, col(Hashtag.id) == col(PostHashtag.hashtag_id))
-        .where(col(PostHashtag.post_id).in_(list(post_ids)))
+        .where(col(PostHashtag.post_id).in_(padded(post_ids)))
         .order_by(col(Hashtag.name))
     )
     grouped: dict[int, list[Hashtag]] = defaultdict(list)

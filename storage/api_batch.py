@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import column_rows
 from storage.federation_models import Block, Mention, Notification
+from storage.in_lists import padded
 from storage.models import Actor, Boost, Follow, Hashtag, Like, LocalUser, Post
 from storage.oauth_models import Bookmark, IdempotencyKey, Marker, ProfileField
 
@@ -81,7 +82,7 @@ async def account_stats(session: AsyncSession, ids: Sequence[int]) -> dict[int, 
     stats: dict[int, AccountStats] = {i: AccountStats() for i in ids}
     if not ids:
         return stats
-    result = await session.exec(_STATS, params={"ids": list(ids)})
+    result = await session.exec(_STATS, params={"ids": padded(ids)})
     for i, followers, following, statuses, last in result.all():
         stats[i] = AccountStats(int(followers), int(following), int(statuses), last)
     return stats
@@ -93,7 +94,7 @@ async def profile_fields(
     grouped: dict[int, list[ProfileField]] = defaultdict(list)
     if not ids:
         return grouped
-    for row in (await session.exec(_FIELDS, params={"ids": list(ids)})).all():
+    for row in (await session.exec(_FIELDS, params={"ids": padded(ids)})).all():
         grouped[row.actor_id].append(row)
     return grouped
 
@@ -102,7 +103,7 @@ async def mentions_of(session: AsyncSession, post_ids: Sequence[int]) -> dict[in
     grouped: dict[int, list[Actor]] = defaultdict(list)
     if not post_ids:
         return grouped
-    for post_id, actor in (await session.exec(_MENTIONS, params={"ids": list(post_ids)})).all():
+    for post_id, actor in (await session.exec(_MENTIONS, params={"ids": padded(post_ids)})).all():
         grouped[post_id].append(actor)
     return grouped
 
@@ -112,7 +113,7 @@ async def bookmarked(session: AsyncSession, viewer_id: int, post_ids: Sequence[i
         return set()
     result = await session.exec(
         select(Bookmark.post_id).where(
-            Bookmark.actor_id == viewer_id, col(Bookmark.post_id).in_(list(post_ids))
+            Bookmark.actor_id == viewer_id, col(Bookmark.post_id).in_(padded(post_ids))
         )
     )
     return set(result.all())
@@ -126,7 +127,7 @@ async def viewer_marks(
     found: tuple[set[int], set[int], set[int]] = (set(), set(), set())
     if not post_ids:
         return found
-    params = {"viewer": viewer_id, "ids": list(post_ids)}
+    params = {"viewer": viewer_id, "ids": padded(post_ids)}
     for kind, post_id in await column_rows(session, _MARKS, params):
         found[kind].add(post_id)
     return found
@@ -144,7 +145,7 @@ async def authors_of(session: AsyncSession, post_ids: Sequence[int]) -> dict[int
     """post id → author id (for ``in_reply_to_account_id``)."""
     if not post_ids:
         return {}
-    result = await session.exec(_AUTHORS, params={"ids": list(post_ids)})
+    result = await session.exec(_AUTHORS, params={"ids": padded(post_ids)})
     return {post_id: actor_id for post_id, actor_id in result.all()}
 
 
@@ -164,7 +165,7 @@ async def relationships(
     ties = {i: Ties() for i in target_ids}
     if not target_ids:
         return ties
-    targets = list(target_ids)
+    targets = padded(target_ids)
     outgoing = await session.exec(
         select(Follow.followee_id, Follow.state).where(
             Follow.follower_id == viewer_id, col(Follow.followee_id).in_(targets)
@@ -201,7 +202,7 @@ async def moved_targets(session: AsyncSession, ids: Sequence[int]) -> dict[int, 
     if not ids:
         return {}
     result = await session.exec(
-        select(Actor).where(col(Actor.id).in_(list(ids)), col(Actor.suspended).is_(False))
+        select(Actor).where(col(Actor.id).in_(padded(ids)), col(Actor.suspended).is_(False))
     )
     return {actor.id: actor for actor in result.all()}
 

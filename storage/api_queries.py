@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import column_rows
 from storage.federation_models import Block, Notification
+from storage.in_lists import padded
 from storage.models import (
     Actor,
     Boost,
@@ -513,7 +514,7 @@ async def descendants(session: AsyncSession, post: Post, *, limit: int = 60) -> 
     seen = {post.id}
     while level and len(found) < limit:
         result = await session.exec(
-            select(Post).where(col(Post.in_reply_to_id).in_(level)).order_by(col(Post.id))
+            select(Post).where(col(Post.in_reply_to_id).in_(padded(level))).order_by(col(Post.id))
         )
         level = []
         for child in result.all():
@@ -538,7 +539,7 @@ async def shown_in_thread(
         return []
     result = await session.exec(
         select(col(Post.id)).where(
-            col(Post.id).in_([p.id for p in posts]),
+            col(Post.id).in_(padded(p.id for p in posts)),
             _visible_to(viewer_id),
             _not_blocked(viewer_id, col(Post.actor_id)),
             ~exists().where(col(Actor.id) == col(Post.actor_id), col(Actor.suspended)),

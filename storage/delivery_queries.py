@@ -24,6 +24,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.federation_models import Delivery, InboxItem, Mention, OutboxActivity, RemoteHost
+from storage.in_lists import padded
 from storage.models import Actor, Boost, Follow, Post
 
 __all__ = [
@@ -131,7 +132,7 @@ async def load_claimed(session: AsyncSession, ids: Sequence[int]) -> list[Claime
         select(Delivery, OutboxActivity.payload, Actor.key_id, Actor.private_key_pem)
         .join(OutboxActivity, col(OutboxActivity.id) == col(Delivery.activity_id))
         .join(Actor, col(Actor.id) == col(OutboxActivity.actor_id))
-        .where(col(Delivery.id).in_(list(ids)))
+        .where(col(Delivery.id).in_(padded(ids)))
         .order_by(col(Delivery.id))
     )
     bodies: dict[int, bytes] = {}
@@ -175,7 +176,7 @@ async def finish_deliveries(
     for (lock, items), ids in groups.items():
         result = await session.exec(  # type: ignore[call-overload]
             update(Delivery)
-            .where(col(Delivery.id).in_(ids), col(Delivery.locked_until) == lock)
+            .where(col(Delivery.id).in_(padded(ids)), col(Delivery.locked_until) == lock)
             .values(locked_until=None, **dict(items))
             .returning(col(Delivery.id))
             .execution_options(synchronize_session=False)
@@ -201,7 +202,7 @@ async def release(
         return
     await session.exec(  # type: ignore[call-overload]
         update(Delivery)
-        .where(col(Delivery.id).in_(list(delivery_ids)), col(Delivery.locked_until) == lock)
+        .where(col(Delivery.id).in_(padded(delivery_ids)), col(Delivery.locked_until) == lock)
         .values(locked_until=None, next_attempt_at=next_at)
         .execution_options(synchronize_session=False)
     )
@@ -229,7 +230,7 @@ async def load_hosts(session: AsyncSession, hosts: Iterable[str]) -> dict[str, R
     names = sorted(set(hosts))
     if not names:
         return {}
-    result = await session.exec(select(RemoteHost).where(col(RemoteHost.host).in_(names)))
+    result = await session.exec(select(RemoteHost).where(col(RemoteHost.host).in_(padded(names))))
     return {row.host: row for row in result.all()}
 
 

@@ -24,6 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.federation_models import Block, Mention
 from storage.ids import new_id
+from storage.in_lists import padded
 from storage.models import Actor, Follow, Hashtag, Like, Post, PostHashtag
 from storage.posts import unindexed
 
@@ -74,7 +75,7 @@ async def actors_by_ap_ids(session: AsyncSession, ap_ids: Iterable[str]) -> dict
     wanted = sorted(set(ap_ids))
     if not wanted:
         return {}
-    result = await session.exec(_ACTORS, params={"ap_ids": wanted})  # type: ignore[call-overload]
+    result = await session.exec(_ACTORS, params={"ap_ids": padded(wanted)})  # type: ignore[call-overload]
     return {row.ap_id: ActorFacts(*row) for row in result.all()}
 
 
@@ -88,7 +89,7 @@ async def posts_by_ap_ids(session: AsyncSession, ap_ids: Iterable[str]) -> dict[
     wanted = sorted(set(ap_ids))
     if not wanted:
         return {}
-    result = await session.exec(_POSTS, params={"ap_ids": wanted})  # type: ignore[call-overload]
+    result = await session.exec(_POSTS, params={"ap_ids": padded(wanted)})  # type: ignore[call-overload]
     return {row.ap_id: PostFacts(*row) for row in result.all()}
 
 
@@ -106,7 +107,8 @@ async def block_pairs(
     if not wanted_blockers or not wanted_targets:
         return set()
     result = await session.exec(  # type: ignore[call-overload]
-        _BLOCK_PAIRS, params={"blockers": wanted_blockers, "targets": wanted_targets}
+        _BLOCK_PAIRS,
+        params={"blockers": padded(wanted_blockers), "targets": padded(wanted_targets)},
     )
     return {(row[0], row[1]) for row in result.all()}
 
@@ -130,7 +132,7 @@ async def with_local_followers(session: AsyncSession, actor_ids: Iterable[int]) 
     wanted = sorted(set(actor_ids))
     if not wanted:
         return set()
-    result = await session.exec(_FOLLOWED, params={"ids": wanted})  # type: ignore[call-overload]
+    result = await session.exec(_FOLLOWED, params={"ids": padded(wanted)})  # type: ignore[call-overload]
     return {row[0] for row in result.all()}
 
 
@@ -151,9 +153,9 @@ async def existing_likes(
     """The likes a batch of new ones could repeat: (actor, post) pairs among the batch's
     actors and posts, and the ids among ``ap_ids`` already taken."""
     params = {
-        "ap_ids": sorted(set(ap_ids)),
-        "actor_ids": sorted(set(actor_ids)),
-        "post_ids": sorted(set(post_ids)),
+        "ap_ids": padded(sorted(set(ap_ids))),
+        "actor_ids": padded(sorted(set(actor_ids))),
+        "post_ids": padded(sorted(set(post_ids))),
     }
     if not params["actor_ids"] or not params["post_ids"]:
         return set(), set()
@@ -224,7 +226,7 @@ async def add_post_hashtags(session: AsyncSession, tags: Mapping[int, Sequence[s
             wanted[post_id] = keys
     if not wanted:
         return
-    result = await session.exec(_HASHTAGS, params={"names": sorted(spelling)})  # type: ignore[call-overload]
+    result = await session.exec(_HASHTAGS, params={"names": padded(sorted(spelling))})  # type: ignore[call-overload]
     ids = {name: tag_id for tag_id, name in result.all()}
     missing = [key for key in spelling if key not in ids]
     if missing:

@@ -23,6 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.federation_models import Block, InboxItem, Notification, Report
 from storage.ids import new_id
+from storage.in_lists import padded
 from storage.models import (
     Actor,
     Boost,
@@ -84,7 +85,7 @@ async def finish_items(
     if not item_ids:
         return
     await session.exec(  # type: ignore[call-overload]
-        _FINISH_ITEMS, params={"ids": list(item_ids), "new_state": state, "now": now}
+        _FINISH_ITEMS, params={"ids": padded(item_ids), "new_state": state, "now": now}
     )
 
 
@@ -129,7 +130,7 @@ async def lock_items(session: AsyncSession, item_ids: Sequence[int], lock_until:
         return
     await session.exec(  # type: ignore[call-overload]
         sa_update(InboxItem)
-        .where(col(InboxItem.id).in_(list(item_ids)))
+        .where(col(InboxItem.id).in_(padded(item_ids)))
         .values(locked_until=lock_until)
         .execution_options(synchronize_session=False)
     )
@@ -203,7 +204,7 @@ async def local_actors_by_ap_ids(session: AsyncSession, ap_ids: Iterable[str]) -
             .join(LocalUser, col(LocalUser.actor_id) == col(Actor.id), isouter=True)
             .where(col(Actor.ap_id).in_(bindparam("ap_ids", expanding=True)), _active_local())
         )
-    result = await session.exec(_LOCAL_ACTORS_BY_AP_IDS, params={"ap_ids": wanted})
+    result = await session.exec(_LOCAL_ACTORS_BY_AP_IDS, params={"ap_ids": padded(wanted)})
     return list(result.all())
 
 
@@ -430,7 +431,9 @@ async def blockers_of(session: AsyncSession, actor_ids: Iterable[int], target_id
     wanted = sorted(set(actor_ids))
     if not wanted:
         return set()
-    result = await session.exec(_BLOCKERS_OF, params={"actor_ids": wanted, "target_id": target_id})
+    result = await session.exec(
+        _BLOCKERS_OF, params={"actor_ids": padded(wanted), "target_id": target_id}
+    )
     return set(result.all())
 
 

@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.federation_models import Mention
+from storage.in_lists import padded
 from storage.models import Actor, LocalUser
 
 __all__ = [
@@ -36,7 +37,7 @@ async def local_actors_named(session: AsyncSession, names: Iterable[str]) -> dic
         select(Actor)
         .join(LocalUser, col(LocalUser.actor_id) == col(Actor.id))
         .where(
-            col(Actor.username_lower).in_(lowered),
+            col(Actor.username_lower).in_(padded(lowered)),
             col(Actor.domain).is_(None),
             col(Actor.suspended).is_(False),
             col(LocalUser.disabled).is_(False),
@@ -74,7 +75,7 @@ async def mentions_for(session: AsyncSession, post_ids: Sequence[int]) -> dict[i
     result = await session.exec(
         select(Mention.post_id, Actor)
         .join(Actor, col(Actor.id) == col(Mention.actor_id))
-        .where(col(Mention.post_id).in_(list(post_ids)))
+        .where(col(Mention.post_id).in_(padded(post_ids)))
         .order_by(col(Mention.post_id), col(Actor.id))
     )
     found: dict[int, list[Actor]] = {}

@@ -18,6 +18,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.federation_models import Block
+from storage.in_lists import padded
 from storage.models import (
     Actor,
     Boost,
@@ -427,7 +428,7 @@ async def attachments_for(
         return {}
     result = await session.exec(
         select(MediaAttachment)
-        .where(col(MediaAttachment.post_id).in_(list(post_ids)))
+        .where(col(MediaAttachment.post_id).in_(padded(post_ids)))
         .order_by(col(MediaAttachment.post_id), col(MediaAttachment.position))
     )
     grouped: dict[int, list[MediaAttachment]] = defaultdict(list)
@@ -454,7 +455,7 @@ async def media_rows_for(
     loading entities or the generation metadata columns."""
     if not post_ids:
         return {}
-    result = await session.exec(_MEDIA_ROWS, params={"post_ids": list(post_ids)})  # type: ignore[call-overload]
+    result = await session.exec(_MEDIA_ROWS, params={"post_ids": padded(post_ids)})  # type: ignore[call-overload]
     grouped: dict[int, list[MediaRow]] = defaultdict(list)
     for media in result.all():
         grouped[media.post_id].append(media)  # type: ignore[arg-type]
@@ -532,10 +533,14 @@ async def interactions_of(
     if not post_ids:
         return set(), set()
     liked = await session.exec(
-        select(Like.post_id).where(Like.actor_id == viewer_id, col(Like.post_id).in_(post_ids))
+        select(Like.post_id).where(
+            Like.actor_id == viewer_id, col(Like.post_id).in_(padded(post_ids))
+        )
     )
     boosted = await session.exec(
-        select(Boost.post_id).where(Boost.actor_id == viewer_id, col(Boost.post_id).in_(post_ids))
+        select(Boost.post_id).where(
+            Boost.actor_id == viewer_id, col(Boost.post_id).in_(padded(post_ids))
+        )
     )
     return set(liked.all()), set(boosted.all())
 
