@@ -192,7 +192,7 @@ async def run_fanout(run: Run, section: Section) -> None:
         await asyncio.sleep(1.0)  # let the last results be recorded
         stats = await sink_stats(sink_port)
         states = delivery_states(run)
-        server.note_rss("after fan-out load")
+        await server.note_rss_at_rest("after fan-out load")
         with sqlite3.connect(run.db_file) as conn:
             payload_bytes = conn.execute(
                 "SELECT length(payload) FROM outbox_activity ORDER BY id DESC LIMIT 1"

@@ -191,7 +191,7 @@ async def run_inbox(run: Run, section: Section) -> None:
         if worker is not None:
             worker.terminate()
             await worker.wait()
-        server.note_rss("after inbox load (processed)")
+        await server.note_rss_at_rest("after inbox load (processed)")
         load = asyncio.create_task(
             run_load(
                 LoadSpec(

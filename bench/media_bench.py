@@ -193,7 +193,7 @@ async def run_media(run: Run, section: Section, gallery_requests: list[bytes]) -
         index += 1
     during = await load
     await browser.aclose()
-    server.note_rss("after media load")
+    await server.note_rss_at_rest("after media load")
     section.series["media"] = series
     section.series["pages_during_uploads"] = {
         "p50_ms": during.p50_ms,

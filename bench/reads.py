@@ -248,7 +248,7 @@ async def run_reads(
             await load
     finally:
         await bare.stop()
-    server.note_rss("after reads load")
+    await server.note_rss_at_rest("after reads load")
     section.series["reads_curves"] = curves
     section.series["page_bytes"] = sizes
     section.series["profiles"] = profiles

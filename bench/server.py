@@ -84,6 +84,13 @@ allow_private_addresses = true
     return path
 
 
+REST_SECONDS = 2.0
+"""How long after a load its memory is read: past the server's idle housekeeping
+(``web.idle_gc``: a full collection after 0.2 s without requests, freed heap handed back
+to the system after 1 s), so a figure is what the load left behind, not what was in use
+as its last request was answered."""
+
+
 @dataclass
 class Served:
     """A running server process and what we learnt starting it."""
@@ -120,6 +127,12 @@ class Served:
         value = self.rss()
         self.rss_log.append((label, value))
         return value
+
+    async def note_rss_at_rest(self, label: str) -> int:
+        """The memory a load leaves behind: read ``REST_SECONDS`` after it, as the idle
+        figure is read a second after start-up."""
+        await asyncio.sleep(REST_SECONDS)
+        return self.note_rss(label)
 
     async def stop(self) -> None:
         if self.process.returncode is None:

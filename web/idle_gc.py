@@ -1,4 +1,5 @@
-"""Full garbage collections while the server is idle, not in the middle of a burst.
+"""Full garbage collections, and memory handed back, while the server is idle, not in the
+middle of a burst.
 
 Why: a full (generation 2) collection walks every container object the process has made
 since start-up (what start-up made is frozen out of its sight, ``tessera.serving``): the
@@ -23,12 +24,21 @@ Only for the generational collector of CPython 3.11-3.13, whose thresholds and c
 this reads: 3.14 changed the collector (an incremental one in its first releases, with
 other meanings for ``set_threshold`` and ``get_count``), so there the lifespan leaves
 collection alone (``GENERATIONAL``).
+
+The same quiet moments give freed memory back to the operating system. glibc's malloc
+keeps what a burst of requests freed inside its heaps for the next burst; after the
+benchmark's 20,000 mixed page requests that was 4-5 MB of the process's resident memory
+that nothing used, and ``malloc_trim(0)`` returned ~2.7 MB of it in under a millisecond.
+It runs once a process has had no request in flight for ``TRIM_QUIET_SECONDS`` after
+answering some, so a quiet server costs nothing and a busy one trims between bursts. Where
+the C library has no ``malloc_trim`` (musl, macOS) this part does nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import gc
 import sys
 import time
@@ -49,6 +59,23 @@ GENERATIONAL = sys.version_info < (3, 14)
 
 QUIET_SECONDS = 0.2
 CHECK_SECONDS = 0.5
+TRIM_QUIET_SECONDS = 1.0
+"""Longer than the collection's quiet: a trim hands pages back that the next request may
+have to fault in again, so it waits for the end of a burst, not a pause within one."""
+
+
+def _find_malloc_trim() -> Callable[[], object] | None:
+    """glibc's ``malloc_trim(0)``, or None where the C library has none."""
+    try:
+        function = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_size_t]
+    function.restype = ctypes.c_int
+    return lambda: function(0)
+
+
+MALLOC_TRIM = _find_malloc_trim()
 
 
 _holders = 0
@@ -72,23 +99,40 @@ def _release_thresholds() -> None:
 
 class IdleCollector:
     """Knows how many HTTP requests are in flight (``CountRequests`` tells it) and runs the
-    full collections when there are none."""
+    full collections and the trims when there are none."""
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.in_flight = 0
         self.last_active = clock()
         self.collections = 0
+        self.trims = 0
+        self.answered_since_trim = False
 
     def idle(self) -> bool:
         return self.in_flight == 0 and self.clock() - self.last_active >= QUIET_SECONDS
 
     def collect_if_idle(self) -> bool:
         """Run a full collection if one is due and nothing is being answered."""
-        if gc.get_count()[2] < DUE_AFTER or not self.idle():
+        if not GENERATIONAL or gc.get_count()[2] < DUE_AFTER or not self.idle():
             return False
         gc.collect()
         self.collections += 1
+        return True
+
+    def trim_if_idle(self) -> bool:
+        """Give freed heap memory back once requests have been answered and none has been
+        in flight for ``TRIM_QUIET_SECONDS``."""
+        if (
+            MALLOC_TRIM is None
+            or not self.answered_since_trim
+            or self.in_flight
+            or self.clock() - self.last_active < TRIM_QUIET_SECONDS
+        ):
+            return False
+        self.answered_since_trim = False
+        MALLOC_TRIM()
+        self.trims += 1
         return True
 
     @contextlib.asynccontextmanager
@@ -97,10 +141,8 @@ class IdleCollector:
         the end. The thresholds belong to the process, and one process may run several
         apps whose lifespans overlap in any order (two instances in a test), so they are
         changed by the first to start and put back by the last to stop."""
-        if not GENERATIONAL:
-            yield
-            return
-        _hold_thresholds()
+        if GENERATIONAL:
+            _hold_thresholds()
         task = asyncio.create_task(self._run())
         try:
             yield
@@ -108,12 +150,14 @@ class IdleCollector:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            _release_thresholds()
+            if GENERATIONAL:
+                _release_thresholds()
 
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(CHECK_SECONDS)
             self.collect_if_idle()
+            self.trim_if_idle()
 
 
 class CountRequests:
@@ -134,3 +178,4 @@ class CountRequests:
         finally:
             collector.in_flight -= 1
             collector.last_active = collector.clock()
+            collector.answered_since_trim = True
