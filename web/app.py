@@ -188,6 +188,7 @@ def create_app(
                 session_cookie=SESSION_COOKIE,
                 on_write=svc.forget_cached,
                 signal=change_signal,
+                idle=collector,
             ),
             Middleware(BodySizeLimit, limit_for=limit_for),
         ],

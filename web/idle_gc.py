@@ -32,6 +32,13 @@ that nothing used, and ``malloc_trim(0)`` returned ~2.7 MB of it in under a mill
 It runs once a process has had no request in flight for ``TRIM_QUIET_SECONDS`` after
 answering some, so a quiet server costs nothing and a busy one trims between bursts. Where
 the C library has no ``malloc_trim`` (musl, macOS) this part does nothing.
+
+And they empty caches whose every entry has expired: the page and entity caches keep what
+a request rendered for a few seconds, but hold it until the next request replaces it, so a
+server that goes quiet after a busy hour kept megabytes of pages nobody could be served.
+A cache registers with ``after_quiet(seconds, forget)``; ``forget`` runs once no request
+has been answered for that long (every entry it holds was made by a request, so all have
+expired), at most once per quiet spell, and the heap is trimmed again after it.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ import gc
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -97,6 +105,13 @@ def _release_thresholds() -> None:
         gc.set_threshold(*_saved_thresholds)
 
 
+@dataclass
+class _QuietHook:
+    seconds: float
+    forget: Callable[[], object]
+    due: bool = False
+
+
 class IdleCollector:
     """Knows how many HTTP requests are in flight (``CountRequests`` tells it) and runs the
     full collections and the trims when there are none."""
@@ -107,7 +122,35 @@ class IdleCollector:
         self.last_active = clock()
         self.collections = 0
         self.trims = 0
-        self.answered_since_trim = False
+        self.trim_due = False
+        self._quiet_hooks: list[_QuietHook] = []
+
+    def after_quiet(self, seconds: float, forget: Callable[[], object]) -> None:
+        """Run ``forget`` once no request has been in flight for ``seconds`` after some
+        were answered (for caches whose entries all expire within ``seconds``)."""
+        self._quiet_hooks.append(_QuietHook(seconds, forget))
+
+    def answered(self) -> None:
+        """A request was answered (``CountRequests``)."""
+        self.last_active = self.clock()
+        self.trim_due = True
+        for hook in self._quiet_hooks:
+            hook.due = True
+
+    def forget_if_quiet(self) -> int:
+        """Run the quiet hooks whose time has come; how many ran."""
+        if self.in_flight:
+            return 0
+        quiet = self.clock() - self.last_active
+        ran = 0
+        for hook in self._quiet_hooks:
+            if hook.due and quiet >= hook.seconds:
+                hook.due = False
+                hook.forget()
+                ran += 1
+        if ran:
+            self.trim_due = True
+        return ran
 
     def idle(self) -> bool:
         return self.in_flight == 0 and self.clock() - self.last_active >= QUIET_SECONDS
@@ -125,12 +168,12 @@ class IdleCollector:
         in flight for ``TRIM_QUIET_SECONDS``."""
         if (
             MALLOC_TRIM is None
-            or not self.answered_since_trim
+            or not self.trim_due
             or self.in_flight
             or self.clock() - self.last_active < TRIM_QUIET_SECONDS
         ):
             return False
-        self.answered_since_trim = False
+        self.trim_due = False
         MALLOC_TRIM()
         self.trims += 1
         return True
@@ -157,6 +200,7 @@ class IdleCollector:
         while True:
             await asyncio.sleep(CHECK_SECONDS)
             self.collect_if_idle()
+            self.forget_if_quiet()
             self.trim_if_idle()
 
 
@@ -177,5 +221,4 @@ class CountRequests:
             await self.app(scope, receive, send)
         finally:
             collector.in_flight -= 1
-            collector.last_active = collector.clock()
-            collector.answered_since_trim = True
+            collector.answered()

@@ -41,6 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from federation.negotiation import wants_activity_json
 from storage.change_signal import ChangeSignal
+from web.idle_gc import IdleCollector
 
 SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
 MAX_BYTES = 4 * 1024 * 1024
@@ -89,6 +90,7 @@ class PageCache:
         clock: Callable[[], float] = time.monotonic,
         on_write: Callable[[], None] | None = None,
         signal: ChangeSignal | None = None,
+        idle: IdleCollector | None = None,
     ) -> None:
         self.app = app
         self._on_write = on_write
@@ -100,6 +102,11 @@ class PageCache:
         self._session_cookie = session_cookie
         self._entries: OrderedDict[tuple[str, bytes], _Entry] = OrderedDict()
         self.generation = 0
+        if idle is not None and ttl_seconds > 0:
+            # Once requests stop for the TTL, every page kept (and every entity and token
+            # ``on_write`` forgets) has expired: let the memory go instead of holding it
+            # until the next request.
+            idle.after_quiet(ttl_seconds, self._forget)
 
     def invalidate(self) -> None:
         """Forget every page: something this process serves may have changed. Also calls

@@ -66,4 +66,4 @@ async def test_the_lifespan_trims_after_requests(config: Config, services: Servi
                 break
             await asyncio.sleep(CHECK_SECONDS / 5)
         assert collector.trims == 1
-        assert collector.answered_since_trim is False
+        assert collector.trim_due is False

@@ -214,3 +214,41 @@ async def test_the_cache_holds_at_most_its_byte_budget() -> None:
     assert calls == {"/@a": 1, "/@b": 2, "/@c": 1, "/@d": 1}
     assert len(cache._entries) == 3
     assert sum(len(e.body) for e in cache._entries.values()) <= 3200
+
+
+async def test_a_quiet_spell_as_long_as_the_ttl_lets_the_kept_pages_go(
+    config: Config, services: Services, make_user: Callable[..., Any]
+) -> None:
+    """Once no request has come for the cache's seconds, every page and entity kept has
+    expired; the idle task empties the caches then instead of holding them until the
+    next request (web.idle_gc). Stepped with the collector's clock: the page cache's own
+    clock has not moved, so only the emptying can explain the fresh page."""
+    from tests.web.test_idle_gc import SteppedClock
+
+    await make_user("alice", "correct horse battery")
+    app = create_app(config, services=services, run_workers=False)
+    collector = app.state.idle_collector
+    clock = SteppedClock()
+    collector.clock = clock
+    collector.last_active = clock.now
+    ttl = config.server.page_cache_seconds
+    assert ttl > 0
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=config.base_url) as anon:
+        await post_behind_the_apps_back(services, "Dawn #harbour", "A harbour at dawn")
+        assert "A harbour at dawn" in (await anon.get("/@alice", headers=HTML)).text
+        statuses = await anon.get("/api/v1/timelines/public")
+        assert statuses.status_code == 200 and statuses.json()
+        assert len(services.entity_cache) > 0
+        await post_behind_the_apps_back(services, "Noon #harbour", "A harbour at noon")
+        assert "A harbour at noon" not in (await anon.get("/@alice", headers=HTML)).text
+
+        clock.now += ttl / 2
+        assert collector.forget_if_quiet() == 0, "emptied before the entries expired"
+        assert "A harbour at noon" not in (await anon.get("/@alice", headers=HTML)).text
+        clock.now += ttl
+        assert collector.forget_if_quiet() == 1
+        assert len(services.entity_cache) == 0
+        assert collector.trim_due
+        assert collector.forget_if_quiet() == 0, "emptied twice in one quiet spell"
+        assert "A harbour at noon" in (await anon.get("/@alice", headers=HTML)).text
