@@ -165,6 +165,11 @@ def finish(run: Run, section: Section) -> None:
                     name=f"Resident memory {label}",
                     tessera=round(value / MB, 1),
                     unit="MB",
-                    note=f"{100 * (value - idle) / idle:+.0f}% over idle",
+                    note=f"{100 * (value - idle) / idle:+.0f}% over idle"
+                    + (
+                        f"; read {REST_SECONDS:g} s after the load"
+                        if label in server.at_rest
+                        else ""
+                    ),
                 )
             )

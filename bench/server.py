@@ -101,6 +101,7 @@ class Served:
     startup_seconds: float
     log_path: Path
     rss_log: list[tuple[str, int]] = field(default_factory=list)
+    at_rest: set[str] = field(default_factory=set)  # labels read REST_SECONDS after a load
 
     @property
     def base(self) -> str:
@@ -132,6 +133,7 @@ class Served:
         """The memory a load leaves behind: read ``REST_SECONDS`` after it, as the idle
         figure is read a second after start-up."""
         await asyncio.sleep(REST_SECONDS)
+        self.at_rest.add(label)
         return self.note_rss(label)
 
     async def stop(self) -> None:
