@@ -76,7 +76,7 @@ def _find_malloc_trim() -> Callable[[], object] | None:
     """glibc's ``malloc_trim(0)``, or None where the C library has none."""
     try:
         function = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # TypeError: no C library by that name
         return None
     function.argtypes = [ctypes.c_size_t]
     function.restype = ctypes.c_int
