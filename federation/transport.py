@@ -143,6 +143,11 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return max(0.0, (moment - now).total_seconds())
 
 
+POOL_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30)
+"""At most 64 requests at once, and 16 connections kept open between requests for 30 s
+(the ones released last; ``federation.transport_pool.IdleCappedConnector``)."""
+
+
 class Transport:
     """Outbound HTTP for federation; build one per process and ``close()`` it on shutdown.
 
@@ -177,8 +182,7 @@ class Transport:
         self._clock = clock or (lambda: datetime.now(UTC))
         from federation.transport_pool import GuardedHTTPTransport  # aiohttp: on first use
 
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30)
-        self._pool = GuardedHTTPTransport(allow_private=allow_private_addresses, limits=limits)
+        self._pool = GuardedHTTPTransport(allow_private=allow_private_addresses, limits=POOL_LIMITS)
         self._client = httpx.AsyncClient(
             transport=self._pool,
             headers={"User-Agent": user_agent, "Accept-Encoding": "identity"},

@@ -15,6 +15,7 @@ import asyncio
 import socket
 import ssl
 from functools import cache
+from typing import Any
 
 import aiohttp
 import certifi
@@ -24,7 +25,7 @@ from httpx_aiohttp import AiohttpTransport
 
 from federation.transport_guard import check_url, resolve_checked
 
-__all__ = ["GuardedHTTPTransport", "GuardedResolver", "tls_context"]
+__all__ = ["GuardedHTTPTransport", "GuardedResolver", "IdleCappedConnector", "tls_context"]
 
 
 @cache
@@ -61,6 +62,43 @@ class GuardedResolver(AbstractResolver):
         return None
 
 
+class IdleCappedConnector(aiohttp.TCPConnector):
+    """aiohttp's connector, keeping at most ``max_idle`` connections open between requests.
+
+    aiohttp keeps every connection it is handed back until its keep-alive timeout,
+    however many there are (its ``limit`` counts connections in use only), so a fan-out to
+    a thousand servers left a thousand sockets open, each a file descriptor, for the
+    timeout after it, and a larger one could run the process out of descriptors in the
+    middle of its deliveries. Past ``max_idle`` (httpx's ``max_keepalive_connections``,
+    which aiohttp has no setting for) the connection released longest ago is closed, as
+    httpx's own pool does. This reaches into aiohttp's idle table (``_conns``, what its own
+    clean-up walks); ``tests/transport/test_idle_connections.py`` checks it with real
+    sockets, so a change there fails a test rather than passing unnoticed."""
+
+    def __init__(self, *, max_idle: int | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._max_idle = max_idle  # None: as many as aiohttp keeps
+
+    def _release(self, key: Any, protocol: Any, *, should_close: bool = False) -> None:
+        super()._release(key, protocol, should_close=should_close)
+        if self._max_idle is None:
+            return
+        idle = self._conns
+        excess = sum(map(len, idle.values())) - self._max_idle
+        while excess > 0:
+            # Each key's connections are in the order they were released; at most
+            # max_idle + 1 keys hold any, so the scan is short.
+            oldest = min((k for k, held in idle.items() if held), key=lambda k: idle[k][0][1])
+            stale, _released_at = idle[oldest].popleft()
+            if not idle[oldest]:
+                del idle[oldest]
+            transport = stale.transport
+            stale.close()
+            if oldest.is_ssl and not self._cleanup_closed_disabled:
+                self._cleanup_closed_transports.append(transport)
+            excess -= 1
+
+
 class GuardedHTTPTransport(AiohttpTransport):
     """httpx's client API over aiohttp's connection pool (``httpx-aiohttp``).
 
@@ -79,7 +117,8 @@ class GuardedHTTPTransport(AiohttpTransport):
         self._allow_private = allow_private
 
         def session() -> aiohttp.ClientSession:
-            connector = aiohttp.TCPConnector(
+            connector = IdleCappedConnector(
+                max_idle=limits.max_keepalive_connections,
                 resolver=GuardedResolver(allow_private=allow_private),
                 use_dns_cache=False,
                 ssl=context,
