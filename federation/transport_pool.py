@@ -79,8 +79,9 @@ class IdleCappedConnector(aiohttp.TCPConnector):
         super().__init__(**kwargs)
         self._max_idle = max_idle  # None: as many as aiohttp keeps
 
-    def _release(self, key: Any, protocol: Any, *, should_close: bool = False) -> None:
-        super()._release(key, protocol, should_close=should_close)
+    def _release(self, *args: Any, **kwargs: Any) -> None:
+        # Whatever aiohttp passes (the key, the protocol, whether to close it), passed on.
+        super()._release(*args, **kwargs)
         if self._max_idle is None:
             return
         idle = self._conns
