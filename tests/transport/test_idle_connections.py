@@ -9,7 +9,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from federation.transport import POOL_LIMITS, Signer, Transport
-from tests.transport.peers import read_request_head, serve_raw
+from tests.transport.peers import Handler, read_request_head, serve_raw
 
 PEERS = 40
 
@@ -21,7 +21,7 @@ class Open:
         self.now = 0
 
 
-def keep_alive_inbox(held: Open):  # type: ignore[no-untyped-def]
+def keep_alive_inbox(held: Open) -> Handler:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         held.now += 1
         try:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from services.context import Services
 from tessera.config import Config
+from tests.web.idle_helpers import HeldBody, SteppedClock, hold_a_request
 from web.app import create_app
 from web.idle_gc import (
     CHECK_SECONDS,
@@ -47,41 +48,6 @@ def make_due() -> None:
     for _ in range(DUE_AFTER):
         gc.collect(1)
     assert gc.get_count()[2] >= DUE_AFTER
-
-
-class HeldBody:
-    """A form body whose end arrives only when the test says so."""
-
-    def __init__(self) -> None:
-        self.release = asyncio.Event()
-        self.started = asyncio.Event()
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        self.started.set()
-        yield b"username=alice&"
-        await self.release.wait()
-        yield b"password=x"
-
-
-async def hold_a_request(client: httpx.AsyncClient, body: HeldBody) -> asyncio.Task[httpx.Response]:
-    task = asyncio.create_task(
-        client.post(
-            "/login",
-            content=body,
-            headers={"content-type": "application/x-www-form-urlencoded"},
-        )
-    )
-    await asyncio.wait_for(body.started.wait(), 5)
-    await asyncio.sleep(0)  # let the app take the first chunk
-    return task
-
-
-class SteppedClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def test_no_full_collection_while_a_request_is_in_flight(

@@ -13,7 +13,7 @@ import pytest
 
 from services.context import Services
 from tessera.config import Config
-from tests.web.test_idle_gc import HeldBody, SteppedClock, hold_a_request
+from tests.web.idle_helpers import HeldBody, SteppedClock, hold_a_request
 from web.app import create_app
 from web.idle_gc import CHECK_SECONDS, MALLOC_TRIM, TRIM_QUIET_SECONDS, IdleCollector
 

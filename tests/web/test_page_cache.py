@@ -20,6 +20,7 @@ from tessera.config import Config
 from tests.conftest import csrf_from, sign_in
 from tests.imagegen import png_bytes
 from tests.web.helpers import publish
+from tests.web.idle_helpers import SteppedClock
 from web.app import create_app
 from web.context import SESSION_COOKIE
 
@@ -223,8 +224,6 @@ async def test_a_quiet_spell_as_long_as_the_ttl_lets_the_kept_pages_go(
     expired; the idle task empties the caches then instead of holding them until the
     next request (web.idle_gc). Stepped with the collector's clock: the page cache's own
     clock has not moved, so only the emptying can explain the fresh page."""
-    from tests.web.test_idle_gc import SteppedClock
-
     await make_user("alice", "correct horse battery")
     app = create_app(config, services=services, run_workers=False)
     collector = app.state.idle_collector
