@@ -2,7 +2,8 @@
 
 ``POST /inbox`` reads the body and answers 202 ``{}`` (the inbox ceiling of issue 5);
 ``GET /page/{name}`` answers a page captured from Tessera, byte for byte, from memory (the
-read ceiling: same response size, no query and no template). ``uvicorn.run`` gets the
+read ceiling: same response size, no query and no template); a page Tessera answered
+gzipped is captured and sent gzipped, with the same ``Content-Encoding``. ``uvicorn.run`` gets the
 arguments ``tessera.cli.cmd_serve`` passes, so both servers use the same loop, HTTP parser
 and access logging.
 """
@@ -18,6 +19,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+GZIPPED_SUFFIX = ".gz"
+"""A captured page whose file name ends so was answered gzipped."""
+
 
 def build_app(pages: dict[str, bytes]) -> Starlette:
     async def ping(_request: Request) -> Response:
@@ -28,10 +32,14 @@ def build_app(pages: dict[str, bytes]) -> Starlette:
         return JSONResponse({}, status_code=202)
 
     async def page(request: Request) -> Response:
-        body = pages.get(request.path_params["name"])
-        if body is None:
-            return PlainTextResponse("no such page", status_code=404)
-        return HTMLResponse(body)
+        name = request.path_params["name"]
+        body = pages.get(name)
+        if body is not None:
+            return HTMLResponse(body)
+        packed = pages.get(name + GZIPPED_SUFFIX)
+        if packed is not None:
+            return HTMLResponse(packed, headers={"content-encoding": "gzip"})
+        return PlainTextResponse("no such page", status_code=404)
 
     return Starlette(
         routes=[

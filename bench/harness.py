@@ -28,7 +28,12 @@ ROOT_DIR = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 PREFERRED_PORT = 18731
-BROWSER = {"Accept": "text/html,application/xhtml+xml", "User-Agent": "tessera-bench"}
+BROWSER = {
+    "Accept": "text/html,application/xhtml+xml",
+    # what every browser sends: pages for nobody in particular come back gzipped
+    "Accept-Encoding": "gzip, deflate, br, zstd",
+    "User-Agent": "tessera-bench",
+}
 PACKAGES = ("tessera", "web", "federation", "storage", "media", "services")
 
 

@@ -16,10 +16,12 @@ size. Throughput and latency are taken at 1, 8 and 32 requests in flight.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import random
 from pathlib import Path
 from typing import Any
 
+from bench.bare_app import GZIPPED_SUFFIX
 from bench.figures import Figure, Section, ratio
 from bench.harness import BROWSER, Run, client, cookie_header, signed_in
 from bench.loadgen import LoadResult, LoadSpec, build_request, run_load
@@ -148,7 +150,8 @@ async def build_requests(run: Run) -> tuple[dict[str, list[bytes]], dict[str, st
 
 
 async def capture_pages(run: Run, samples: dict[str, str], folder: Path) -> dict[str, int]:
-    """Save one real answer per page kind for the bare server to send."""
+    """Save one real answer per page kind for the bare server to send; its size on the wire
+    by kind, and its size unpacked by kind + ``GZIPPED_SUFFIX`` where it came gzipped."""
     folder.mkdir(parents=True, exist_ok=True)
     sizes = {}
     async with client(run) as browser:
@@ -160,11 +163,19 @@ async def capture_pages(run: Run, samples: dict[str, str], folder: Path) -> dict
                     "Authorization": f"Bearer {samples['token']}",
                     "Accept": "application/json",
                 }
-            response = await browser.get(samples[kind], headers=headers)
+            # the bytes as they went over the wire: gzipped where Tessera gzipped them
+            async with browser.stream("GET", samples[kind], headers=headers) as response:
+                raw = b"".join([chunk async for chunk in response.aiter_raw()])
             if response.status_code != 200:
                 raise RuntimeError(f"{samples[kind]} answered {response.status_code}")
-            (folder / kind).write_bytes(response.content)
-            sizes[kind] = len(response.content)
+            encoding = response.headers.get("content-encoding")
+            name = kind + GZIPPED_SUFFIX if encoding == "gzip" else kind
+            if encoding not in (None, "gzip"):
+                raise RuntimeError(f"{samples[kind]} came {encoding}-encoded")
+            (folder / name).write_bytes(raw)
+            sizes[kind] = len(raw)
+            if encoding == "gzip":
+                sizes[kind + GZIPPED_SUFFIX] = len(gzip.decompress(raw))
     return sizes
 
 
@@ -260,6 +271,8 @@ async def run_reads(
         mine, bare_point = at(kind, 8), at(f"bare {kind}", 8)
         target = TARGET_RPS.get(kind)
         note = f"{sizes[kind] // 1024} KiB page"
+        if kind + GZIPPED_SUFFIX in sizes:
+            note = f"{sizes[kind + GZIPPED_SUFFIX] // 1024} KiB page, {sizes[kind]:,} bytes gzipped"
         if kind.startswith("api_"):
             note = f"{sizes[kind] // 1024} KiB of JSON"
         section.add(

@@ -8,6 +8,9 @@ page into JSON, and a bare ``*/*`` from a script should get the page's default.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 AP_TYPES = frozenset({"application/activity+json", "application/ld+json", "application/json"})
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
@@ -53,6 +56,25 @@ def _best(ranges: list[tuple[str, float]], types: frozenset[str]) -> float:
     return max((q for media, q in ranges if media in types), default=0.0)
 
 
+MEMO_LIMIT = 256
+"""Accept values up to this length have their answers remembered (a few hundred of them):
+clients send a handful of distinct values, and parsing one costs ~10 µs, as much as the
+rest of answering a kept page. Longer ones are parsed each time, so nobody can pin large
+strings in the memo."""
+
+
+def remembered(answer: Callable[[str | None], bool]) -> Callable[[str | None], bool]:
+    """``answer`` with its results for short header values kept (``MEMO_LIMIT``)."""
+    memo = functools.lru_cache(maxsize=512)(answer)
+
+    @functools.wraps(answer)
+    def lookup(value: str | None) -> bool:
+        return memo(value) if value is None or len(value) <= MEMO_LIMIT else answer(value)
+
+    return lookup
+
+
+@remembered
 def wants_activity_json(accept_header: str | None) -> bool:
     """True when the client names an ActivityPub type at least as highly as HTML.
 
@@ -64,6 +86,7 @@ def wants_activity_json(accept_header: str | None) -> bool:
     return ap > 0.0 and ap >= _best(ranges, HTML_TYPES)
 
 
+@remembered
 def prefers_html(accept_header: str | None) -> bool:
     """True when the client names HTML above every ActivityPub type (a browser).
 

@@ -23,6 +23,7 @@ from storage.change_signal import ChangeSignal
 from tessera.config import Config
 from tessera.errors import TesseraError
 from web import api
+from web.compression import Compression
 from web.context import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -182,6 +183,7 @@ def create_app(
                 csrf_cookie=CSRF_COOKIE,
                 secure=config.instance.scheme == "https",
             ),
+            Middleware(Compression, session_cookie=SESSION_COOKIE),
             Middleware(
                 PageCache,
                 ttl_seconds=config.server.page_cache_seconds,

@@ -23,6 +23,7 @@ from storage import accounts as accounts_q
 from storage.models import Actor, LocalUser, WebSession
 from storage.sqlite_driver import reads_inline, reads_on_thread
 from tessera.errors import Forbidden, TesseraError
+from web.compression import NEW_CSRF, PRINTED_CSRF
 from web.security import SlidingWindowLimiter, csrf_token_for, csrf_valid, hash_token
 
 SESSION_COOKIE = "tessera_session"
@@ -171,14 +172,15 @@ async def end_session(request: Request, response: RedirectResponse) -> None:
 
 
 def _csrf_cookie_value(request: Request) -> str:
-    value = request.cookies.get(CSRF_COOKIE) or request.scope.get("tessera_new_csrf")
+    value = request.cookies.get(CSRF_COOKIE) or request.scope.get(NEW_CSRF)
     if not value:
         value = secrets.token_urlsafe(24)
-        request.scope["tessera_new_csrf"] = value  # the headers middleware sets the cookie
+        request.scope[NEW_CSRF] = value  # the headers middleware sets the cookie
     return value
 
 
 def csrf_token(request: Request) -> str:
+    request.scope[PRINTED_CSRF] = True  # a secret of the reader's: never compressed
     return csrf_token_for(web(request).secret, _csrf_cookie_value(request))
 
 

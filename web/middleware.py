@@ -16,6 +16,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from web.compression import NEW_CSRF
+
 CSP = (
     "default-src 'none'; img-src 'self' data: blob:; media-src 'self'; "
     "style-src 'self'; style-src-attr 'unsafe-inline'; script-src 'self'; "
@@ -47,7 +49,7 @@ class SecurityHeaders:
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
                 headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
-                new_csrf = scope.get("tessera_new_csrf")
+                new_csrf = scope.get(NEW_CSRF)
                 if new_csrf:
                     cookie = f"{self.csrf_cookie}={new_csrf}; Path=/; HttpOnly; SameSite=Lax" + (
                         "; Secure" if self.secure else ""

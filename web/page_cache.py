@@ -4,18 +4,21 @@ Most reads of an image gallery are anonymous, and an anonymous page is the same 
 every reader: the gallery, a profile, a hashtag, a post. Rendering one costs two or three
 queries and a template of 30 tiles; answering a copy costs nothing. So this pure ASGI
 middleware keeps the rendered answer for ``[server] page_cache_seconds`` (0 turns it off),
-keyed by path and query string, in a bounded LRU.
+keyed by path and query string, in a bounded LRU. Pages are kept gzipped
+(``web.compression``): a kept page is compressed once, sent as it is to every reader whose
+browser accepts gzip, and unpacked for one that does not.
 
 What keeps one reader's data away from another:
 
-- Only ``GET`` requests without a session cookie and without an ``Authorization`` header
-  are looked up or stored; signed-in readers always get a fresh page (it shows their name,
+- Only ``GET`` requests without a session cookie, an ``Authorization`` header or an HTTP
+  signature are looked up or stored; signed-in readers always get a fresh page (it shows their name,
   a CSRF token in every form, their follow state).
 - Only HTML is cached: a request that asks for ActivityPub JSON (``/@name`` and
   ``/@name/ID`` negotiate on ``Accept``) passes through untouched, so the key needs no
   variant and a JSON document never reaches a browser or the reverse.
-- Only complete ``200 text/html`` answers that set no cookie are stored (a page that
-  issued a CSRF cookie was made for one browser). Security headers are added outside this
+- Only complete ``200 text/html`` answers that set no cookie and printed no CSRF token are
+  stored (a page that issued a CSRF cookie, or printed the token of the cookie a returning
+  browser sent, was made for that browser). Security headers are added outside this
   middleware, on hits too; they are the same for everyone (no per-request nonce).
 
 Freshness: any request that may write (not ``GET``/``HEAD``/``OPTIONS``) empties the cache
@@ -36,19 +39,29 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from federation.negotiation import wants_activity_json
 from storage.change_signal import ChangeSignal
+from web.compression import (
+    NEW_CSRF,
+    PRINTED_CSRF,
+    encoded_headers,
+    gunzip,
+    gzip_bytes,
+    holding_send,
+    request_accepts_gzip,
+    shared_request,
+)
 from web.idle_gc import IdleCollector
 
 SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
-MAX_BYTES = 4 * 1024 * 1024
-"""The budget for cached bodies: ~130 gallery pages of ~30 KiB. Hot pages (the front page,
-a popular profile within the TTL) are what a cache is for; a larger budget mostly holds
-pages nobody asks for twice within a few seconds, and would show up as resident memory
-the benchmark's growth target (<= 10% over idle) counts."""
+MAX_BYTES = 2 * 1024 * 1024
+"""The budget for cached bodies, kept gzipped: ~650 gallery pages of ~31 KiB (~3 KiB
+each gzipped), or the benchmark's 666 pages of four kinds in ~1.3 MiB. Hot pages (the
+front page, a popular profile within the TTL) are what a cache is for; a larger budget
+mostly holds pages nobody asks for twice within a few seconds, and would show up as
+resident memory the benchmark's growth target (<= 10% over idle) counts."""
 MAX_BODY = 512 * 1024  # larger answers are not worth a slot
 MAX_KEY = 512
 """Longer paths and query strings are not cached: real ones (a name, a tag, a cursor) are
@@ -60,14 +73,24 @@ class _Entry:
     expires: float
     status: int
     headers: tuple[tuple[bytes, bytes], ...]
+    """The page's own headers, without ``Content-Length``."""
     body: bytes
+    """gzipped."""
+    gzip_headers: tuple[tuple[bytes, bytes], ...]
+    """``headers`` as a gzipped answer sends them, made once (every browser gets these)."""
+
+    @classmethod
+    def make(
+        cls, expires: float, status: int, headers: tuple[tuple[bytes, bytes], ...], body: bytes
+    ) -> _Entry:
+        sent = tuple(encoded_headers(headers, len(body), gzipped=True))
+        return cls(expires, status, headers, body, sent)
 
 
 def _cost(key: tuple[str, bytes], entry: _Entry) -> int:
-    """What an entry holds, as counted against the budget: body, headers and key."""
-    return (
-        len(entry.body) + sum(len(n) + len(v) for n, v in entry.headers) + len(key[0]) + len(key[1])
-    )
+    """What an entry holds, as counted against the budget: body, both header lists, key."""
+    headers = entry.headers + entry.gzip_headers
+    return len(entry.body) + sum(len(n) + len(v) for n, v in headers) + len(key[0]) + len(key[1])
 
 
 def _is_public_page(path: str) -> bool:
@@ -129,17 +152,9 @@ class PageCache:
         parser the app signs readers in with: a substring test would miss a header such as
         ``tessera_session =TOKEN``, which that parser accepts, and would then store one
         reader's signed-in page for everybody."""
-        accept = None
-        cookies: list[str] = []
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                return False
-            if name == b"cookie":
-                cookies.append(value.decode("latin-1"))
-            elif name == b"accept":
-                accept = value.decode("latin-1")
-        if cookies and self._session_cookie in cookie_parser("; ".join(cookies)):
+        if not shared_request(scope, self._session_cookie):
             return False
+        accept = next((v.decode("latin-1") for n, v in scope["headers"] if n == b"accept"), None)
         return not wants_activity_json(accept)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -167,14 +182,7 @@ class PageCache:
         if entry is not None:
             if entry.expires > now:
                 self._entries.move_to_end(key)
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": entry.status,
-                        "headers": list(entry.headers),
-                    }
-                )
-                await send({"type": "http.response.body", "body": entry.body})
+                await self._answer(scope, send, entry)
                 return
             self._bytes -= _cost(key, self._entries.pop(key))
         await self._fill(scope, receive, send, key, now)
@@ -194,43 +202,63 @@ class PageCache:
         finally:
             self.invalidate()  # also when the handler failed before answering
 
+    @staticmethod
+    async def _answer(scope: Scope, send: Send, entry: _Entry) -> None:
+        """A kept page: its gzipped bytes to a client that accepts gzip (every browser),
+        unpacked for one that does not."""
+        if request_accepts_gzip(scope):
+            headers, body = list(entry.gzip_headers), entry.body
+        else:
+            body = gunzip(entry.body)
+            headers = encoded_headers(entry.headers, len(body), gzipped=False)
+        await send({"type": "http.response.start", "status": entry.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
     async def _fill(
         self, scope: Scope, receive: Receive, send: Send, key: tuple[str, bytes], now: float
     ) -> None:
+        """Render the page, and keep it when it may be shared. The answer's start is held
+        until its body is known (Starlette sends both at once), so a page kept is sent as
+        kept: gzipped once, for the cache and for this reader."""
         generation = self.generation
-        status = 0
-        headers: tuple[tuple[bytes, bytes], ...] = ()
-        chunks: list[bytes] = []
-        complete = False
+        stored: _Entry | None = None
 
-        async def recording_send(message: Message) -> None:
-            nonlocal status, headers, complete
-            if message["type"] == "http.response.start":
-                # Copied before sending: the headers middleware outside adds to this list.
-                status = message["status"]
-                headers = tuple((bytes(n), bytes(v)) for n, v in message.get("headers", []))
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-                complete = not message.get("more_body", False)
+        async def complete(start: Message, message: Message) -> None:
+            nonlocal stored
+            body = message.get("body", b"")
+            # Copied: the headers middleware outside adds to the list it is sent.
+            headers = tuple((bytes(n), bytes(v)) for n, v in start.get("headers", []))
+            if self._may_keep(scope, start, headers, body):
+                kept = tuple((n, v) for n, v in headers if n.lower() != b"content-length")
+                expires = now + self.ttl
+                stored = _Entry.make(expires, start["status"], kept, gzip_bytes(body))
+                await self._answer(scope, send, stored)
+                return
+            await send(start)
             await send(message)
 
+        recording_send = holding_send(send, hold=lambda _start: True, complete=complete)
         await self.app(scope, receive, recording_send)
-        if status != 200 or not complete or generation != self.generation:
+        if stored is None or generation != self.generation:
             return
-        if scope.get("tessera_new_csrf"):
-            return
-        if any(n.lower() == b"set-cookie" for n, _ in headers):
-            return
-        content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
-        body = b"".join(chunks)
-        if not content_type.startswith(b"text/html") or len(body) > MAX_BODY:
-            return
+        entry = stored
         old = self._entries.pop(key, None)
         if old is not None:
             self._bytes -= _cost(key, old)
-        entry = _Entry(now + self.ttl, status, headers, body)
         self._entries[key] = entry
         self._bytes += _cost(key, entry)
         while self._bytes > self.max_bytes and self._entries:
             evicted_key, evicted = self._entries.popitem(last=False)
             self._bytes -= _cost(evicted_key, evicted)
+
+    @staticmethod
+    def _may_keep(
+        scope: Scope, start: Message, headers: tuple[tuple[bytes, bytes], ...], body: bytes
+    ) -> bool:
+        """A complete ``200 text/html`` page made for nobody in particular."""
+        if start["status"] != 200 or scope.get(NEW_CSRF) or scope.get(PRINTED_CSRF):
+            return False
+        if any(n.lower() == b"set-cookie" for n, _ in headers):
+            return False
+        content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
+        return content_type.startswith(b"text/html") and len(body) <= MAX_BODY

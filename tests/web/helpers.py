@@ -7,7 +7,11 @@ from typing import Any
 
 import httpx
 
+from services import posts as post_service
+from services.context import Services
+from services.posts import PostFields, Upload
 from tests.conftest import csrf_from
+from tests.imagegen import png_bytes
 
 
 async def publish(
@@ -28,3 +32,19 @@ async def publish(
 
 def media_urls(html: str) -> list[str]:
     return sorted(set(re.findall(r"/media/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}\.[a-z]+", html)))
+
+
+async def post_behind_the_apps_back(services: Services, caption: str, alt: str) -> int:
+    """Publish without a web request, as another process or the inbox worker changes data."""
+    from storage.accounts import actor_by_handle
+
+    async with services.db.session() as session:
+        author = await actor_by_handle(session, "alice", None)
+    assert author is not None
+    post = await post_service.create_post(
+        services,
+        author,
+        [Upload(png_bytes(40, 30, seed=len(alt)), "a.png", alt)],
+        PostFields(caption=caption),
+    )
+    return post.id

@@ -1,0 +1,256 @@
+"""gzip for the answers that are the same for everyone who asks.
+
+Why the instance does it itself: it is meant to run on its own (one command, no reverse
+proxy in front), and a gallery page of ~31 KiB is ~3 KiB gzipped, a tenth of the bytes to
+a reader on a phone. The anonymous page cache (``web.page_cache``) keeps its pages
+gzipped, compressed once when a page is stored: the same memory then holds ten times the
+pages, and a hit costs no compression.
+
+Why only those answers: a compressed answer's length tells how well its parts compress
+together, so an answer holding a secret next to text an attacker chooses (a reflected
+query, a post they sent) leaks the secret to someone who can watch the lengths on the
+wire and make the victim's browser ask again and again (BREACH). Tessera compresses only
+what carries no secret of the reader's: requests without a session cookie, an
+``Authorization`` header or an HTTP signature, answers that set no cookie and printed no
+CSRF token (``web.context.csrf_token`` marks the request when a page prints one). A
+signed-in reader's pages, the client API with a token and signed ActivityPub fetches go
+out as they are; an operator who weighs that risk differently can compress them in a
+reverse proxy.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import cookie_parser
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from federation.negotiation import remembered
+
+GZIP_LEVEL = 6
+"""zlib's default: a gallery page compresses in ~0.15 ms to 9% of its size (level 1: ~0.09
+ms, 10%). Pages the cache keeps are compressed once per TTL, so the better ratio wins."""
+MIN_BYTES = 1024
+"""Smaller answers gain less than gzip's own framing and the work of it."""
+MAX_BYTES = 4 * 1024 * 1024
+"""Larger bodies pass as they are: a single answer that large is not a page."""
+
+COMPRESSIBLE = (
+    b"text/",
+    b"application/json",
+    b"application/activity+json",
+    b"application/ld+json",
+    b"application/jrd+json",
+    b"application/xrd+xml",
+    b"application/xml",
+    b"application/atom+xml",
+    b"application/rss+xml",
+    b"application/javascript",
+    b"image/svg+xml",
+)
+PRINTED_CSRF = "tessera_csrf_printed"
+"""Set in the request's scope when a page printed a CSRF token (a secret of the reader's)."""
+NEW_CSRF = "tessera_new_csrf"
+"""Set when the answer issues a CSRF cookie (``web.middleware.SecurityHeaders``)."""
+
+
+@remembered
+def accepts_gzip(value: str | None) -> bool:
+    """Whether an ``Accept-Encoding`` value accepts gzip (RFC 9110 section 12.5.3).
+
+    ``gzip`` or ``x-gzip`` with a weight above zero, or ``*`` above zero when gzip is not
+    named; ``gzip;q=0`` refuses it whatever else the value says.
+    """
+    if not value:
+        return False
+    named: float | None = None
+    wildcard: float | None = None
+    for part in value.split(","):
+        coding, _, params = part.partition(";")
+        coding = coding.strip().lower()
+        weight = 1.0
+        for param in params.split(";"):
+            name, _, number = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(number.strip())
+                except ValueError:
+                    weight = 0.0
+        if coding in ("gzip", "x-gzip"):
+            named = weight if named is None else max(named, weight)
+        elif coding == "*":
+            wildcard = weight
+    if named is not None:
+        return named > 0
+    return wildcard is not None and wildcard > 0
+
+
+def shared_request(scope: Scope, session_cookie: str) -> bool:
+    """No session cookie, no ``Authorization``, no HTTP signature: the answer is not made for
+    one reader. The cookie is read with the parser that signs readers in (a substring test
+    would miss ``tessera_session =TOKEN``, which that parser accepts)."""
+    cookies: list[str] = []
+    for name, value in scope["headers"]:
+        if name in (b"authorization", b"signature", b"signature-input"):
+            return False
+        if name == b"cookie":
+            cookies.append(value.decode("latin-1"))
+    return not (cookies and session_cookie in cookie_parser("; ".join(cookies)))
+
+
+def request_accepts_gzip(scope: Scope) -> bool:
+    values = [v.decode("latin-1") for n, v in scope["headers"] if n == b"accept-encoding"]
+    return accepts_gzip(", ".join(values)) if values else False
+
+
+def compressible(headers: list[tuple[bytes, bytes]] | tuple[tuple[bytes, bytes], ...]) -> bool:
+    """A textual answer not already encoded."""
+    kind = b""
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"content-encoding":
+            return False
+        if lowered == b"content-type":
+            kind = value.lower()
+    return kind.startswith(COMPRESSIBLE)
+
+
+def gzip_bytes(body: bytes) -> bytes:
+    """The same bytes for the same body (no timestamp in the header), so a page compressed
+    twice is one representation."""
+    return gzip.compress(body, GZIP_LEVEL, mtime=0)
+
+
+def gunzip(body: bytes) -> bytes:
+    return gzip.decompress(body)
+
+
+def with_vary(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``Vary: Accept-Encoding`` added to (or merged into) the headers: a cache in between
+    must not hand the gzipped bytes to a client that did not ask for them."""
+    out = []
+    merged = False
+    for name, value in headers:
+        if name.lower() == b"vary":
+            present = {v.strip().lower() for v in value.split(b",")}
+            if b"accept-encoding" not in present and b"*" not in present:
+                value = value + b", Accept-Encoding"
+            merged = True
+        out.append((name, value))
+    if not merged:
+        out.append((b"vary", b"Accept-Encoding"))
+    return out
+
+
+def encoded_headers(
+    headers: list[tuple[bytes, bytes]] | tuple[tuple[bytes, bytes], ...],
+    length: int,
+    *,
+    gzipped: bool,
+) -> list[tuple[bytes, bytes]]:
+    """The answer's headers for a body of ``length`` bytes, gzipped or not, with ``Vary``.
+    A gzipped body drops the identity's ``ETag`` (it names other bytes) and its
+    ``Accept-Ranges`` (ranges would count the gzipped bytes)."""
+    dropped = (b"content-length", b"etag", b"accept-ranges") if gzipped else (b"content-length",)
+    out = [(n, v) for n, v in headers if n.lower() not in dropped]
+    out.append((b"content-length", str(length).encode()))
+    if gzipped:
+        out.append((b"content-encoding", b"gzip"))
+    return with_vary(out)
+
+
+class Compression:
+    """gzip for shared answers (see the module's docstring), as pure ASGI middleware.
+    Only ``200`` answers: a ``206`` holds a range of the identity's bytes.
+
+    A compressible answer's start is held until its body is known (``holding_send``); a
+    streamed answer is passed on as it comes, untouched but for ``Vary``.
+    """
+
+    def __init__(self, app: ASGIApp, *, session_cookie: str) -> None:
+        self.app = app
+        self.session_cookie = session_cookie
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+
+        def worth_holding(start: Message) -> bool:
+            # Asked only of answers that could be compressed: a kept page from the page
+            # cache (already gzipped) or an image passes on with no more work.
+            return (
+                start["status"] == 200
+                and compressible(start.get("headers", []))
+                and shared_request(scope, self.session_cookie)
+            )
+
+        async def complete(start: Message, message: Message) -> None:
+            headers = list(start.get("headers", []))
+            body = message.get("body", b"")
+            if (
+                request_accepts_gzip(scope)
+                and MIN_BYTES <= len(body) <= MAX_BYTES
+                and not scope.get(PRINTED_CSRF)
+                and not scope.get(NEW_CSRF)
+                and not any(n.lower() == b"set-cookie" for n, _ in headers)
+            ):
+                packed = gzip_bytes(body)
+                if len(packed) < len(body):
+                    await send(
+                        {**start, "headers": encoded_headers(headers, len(packed), gzipped=True)}
+                    )
+                    await send({**message, "body": packed})
+                    return
+            await send({**start, "headers": with_vary(headers)})
+            await send(message)
+
+        def streamed(start: Message) -> Message:
+            return {**start, "headers": with_vary(list(start.get("headers", [])))}
+
+        await self.app(
+            scope,
+            receive,
+            holding_send(send, hold=worth_holding, complete=complete, streamed=streamed),
+        )
+
+
+def holding_send(
+    send: Send,
+    *,
+    hold: Callable[[Message], bool],
+    complete: Callable[[Message, Message], Awaitable[None]],
+    streamed: Callable[[Message], Message] = lambda start: start,
+) -> Send:
+    """A ``send`` that holds an answer's start, when ``hold`` says so, until its body is
+    known. A whole answer (Starlette's responses send start and body at once) goes to
+    ``complete(start, body_message)``, which sends it as it sees fit; a streamed one is
+    passed on as it comes, its start through ``streamed``."""
+    held: Message | None = None
+    passing = False
+
+    async def holding(message: Message) -> None:
+        nonlocal held, passing
+        if passing:
+            await send(message)
+            return
+        if message["type"] == "http.response.start":
+            if hold(message):
+                held = message
+            else:
+                passing = True
+                await send(message)
+            return
+        if held is None or message["type"] != "http.response.body":
+            await send(message)
+            return
+        start, held = held, None
+        passing = True
+        if message.get("more_body", False):
+            await send(streamed(start))
+            await send(message)
+            return
+        await complete(start, message)
+
+    return holding
