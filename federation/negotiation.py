@@ -57,7 +57,8 @@ def _best(ranges: list[tuple[str, float]], types: frozenset[str]) -> float:
 
 
 MEMO_LIMIT = 256
-"""Accept values up to this length have their answers remembered (a few hundred of them):
+"""Accept values up to this length have their answers remembered (256 of them, so at most
+~70 KB a function whatever clients send):
 clients send a handful of distinct values, and parsing one costs ~10 µs, as much as the
 rest of answering a kept page. Longer ones are parsed each time, so nobody can pin large
 strings in the memo."""
@@ -65,7 +66,7 @@ strings in the memo."""
 
 def remembered(answer: Callable[[str | None], bool]) -> Callable[[str | None], bool]:
     """``answer`` with its results for short header values kept (``MEMO_LIMIT``)."""
-    memo = functools.lru_cache(maxsize=512)(answer)
+    memo = functools.lru_cache(maxsize=256)(answer)
 
     @functools.wraps(answer)
     def lookup(value: str | None) -> bool:

@@ -33,8 +33,10 @@ GZIP_LEVEL = 6
 ms, 10%). Pages the cache keeps are compressed once per TTL, so the better ratio wins."""
 MIN_BYTES = 1024
 """Smaller answers gain less than gzip's own framing and the work of it."""
-MAX_BYTES = 4 * 1024 * 1024
-"""Larger bodies pass as they are: a single answer that large is not a page."""
+MAX_BYTES = 256 * 1024
+"""Larger bodies pass as they are: compression runs on the event loop, and anyone may ask
+for a shared answer again and again (256 KiB is a few milliseconds at most; a page is
+~31 KiB)."""
 
 COMPRESSIBLE = (
     b"text/",
@@ -150,9 +152,14 @@ def encoded_headers(
     gzipped: bool,
 ) -> list[tuple[bytes, bytes]]:
     """The answer's headers for a body of ``length`` bytes, gzipped or not, with ``Vary``.
-    A gzipped body drops the identity's ``ETag`` (it names other bytes) and its
+    A gzipped body drops the identity's validators (``ETag`` names other bytes, and a
+    ``Last-Modified`` revalidated would get the identity's ``304``) and its
     ``Accept-Ranges`` (ranges would count the gzipped bytes)."""
-    dropped = (b"content-length", b"etag", b"accept-ranges") if gzipped else (b"content-length",)
+    dropped = (
+        (b"content-length", b"etag", b"last-modified", b"accept-ranges")
+        if gzipped
+        else (b"content-length",)
+    )
     out = [(n, v) for n, v in headers if n.lower() not in dropped]
     out.append((b"content-length", str(length).encode()))
     if gzipped:
@@ -173,18 +180,32 @@ class Compression:
         self.session_cookie = session_cookie
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "GET":
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
+        head = scope["method"] == "HEAD"
 
         def worth_holding(start: Message) -> bool:
             # Asked only of answers that could be compressed: a kept page from the page
-            # cache (already gzipped) or an image passes on with no more work.
+            # cache (already gzipped) or an image passes on with no more work. A HEAD
+            # answer has no body to compress: it only gets the Vary a GET would.
             return (
-                start["status"] == 200
+                not head
+                and start["status"] == 200
                 and compressible(start.get("headers", []))
                 and shared_request(scope, self.session_cookie)
             )
+
+        def passed(start: Message) -> Message:
+            """``Vary`` on a shared HEAD answer and on a ``304`` (RFC 9110 15.4.5: a 304
+            carries the Vary its 200 would have)."""
+            status = start["status"]
+            headers = start.get("headers", [])
+            if (
+                status == 304 or (head and status == 200 and compressible(headers))
+            ) and shared_request(scope, self.session_cookie):
+                return {**start, "headers": with_vary(list(headers))}
+            return start
 
         async def complete(start: Message, message: Message) -> None:
             headers = list(start.get("headers", []))
@@ -212,7 +233,9 @@ class Compression:
         await self.app(
             scope,
             receive,
-            holding_send(send, hold=worth_holding, complete=complete, streamed=streamed),
+            holding_send(
+                send, hold=worth_holding, complete=complete, streamed=streamed, passed=passed
+            ),
         )
 
 
@@ -222,11 +245,14 @@ def holding_send(
     hold: Callable[[Message], bool],
     complete: Callable[[Message, Message], Awaitable[None]],
     streamed: Callable[[Message], Message] = lambda start: start,
+    passed: Callable[[Message], Message] = lambda start: start,
 ) -> Send:
     """A ``send`` that holds an answer's start, when ``hold`` says so, until its body is
     known. A whole answer (Starlette's responses send start and body at once) goes to
-    ``complete(start, body_message)``, which sends it as it sees fit; a streamed one is
-    passed on as it comes, its start through ``streamed``."""
+    ``complete(start, body_message)``, which sends it as it sees fit; a streamed one, or
+    one that goes on with another message (``http.response.pathsend``, where a server
+    offers it), is passed on as it comes, its start through ``streamed``. A start not
+    held goes out through ``passed``."""
     held: Message | None = None
     passing = False
 
@@ -240,14 +266,14 @@ def holding_send(
                 held = message
             else:
                 passing = True
-                await send(message)
+                await send(passed(message))
             return
-        if held is None or message["type"] != "http.response.body":
+        if held is None:
             await send(message)
             return
         start, held = held, None
         passing = True
-        if message.get("more_body", False):
+        if message["type"] != "http.response.body" or message.get("more_body", False):
             await send(streamed(start))
             await send(message)
             return

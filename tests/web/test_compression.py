@@ -20,7 +20,7 @@ from tessera.config import Config
 from tests.conftest import sign_in
 from tests.web.helpers import post_behind_the_apps_back
 from web.app import create_app
-from web.compression import Compression, accepts_gzip
+from web.compression import MAX_BYTES, Compression, accepts_gzip
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 GZIP = {**HTML, "Accept-Encoding": "gzip, deflate, br"}
@@ -137,13 +137,27 @@ async def test_a_stylesheet_is_gzipped_but_a_range_of_it_is_not(
 ) -> None:
     whole = await app_client.get("/static/tessera.css", headers={"Accept-Encoding": "gzip"})
     assert_gzipped(whole)
-    assert "etag" not in whole.headers and "accept-ranges" not in whole.headers
+    # no validator of the plain file's on its gzipped bytes, and no ranges of them
+    for header in ("etag", "last-modified", "accept-ranges"):
+        assert header not in whole.headers
     part = await app_client.get(
         "/static/tessera.css", headers={"Accept-Encoding": "gzip", "Range": "bytes=0-99"}
     )
     assert part.status_code == 206
     assert "content-encoding" not in part.headers
     assert part.content == whole.content[:100]
+
+
+async def test_a_304_carries_the_vary_of_its_200(app_client: httpx.AsyncClient) -> None:
+    plain = await app_client.get("/static/tessera.css", headers={"Accept-Encoding": "identity"})
+    assert_plain(plain)
+    assert "accept-encoding" in plain.headers["vary"].lower()
+    again = await app_client.get(
+        "/static/tessera.css",
+        headers={"Accept-Encoding": "identity", "If-None-Match": plain.headers["etag"]},
+    )
+    assert again.status_code == 304
+    assert "accept-encoding" in again.headers["vary"].lower()
 
 
 # --- the middleware alone, one header at a time ------------------------------------------
@@ -212,7 +226,7 @@ async def test_what_is_never_gzipped(
     assert response.num_bytes_downloaded == len(body)
 
 
-async def test_head_and_streamed_answers_pass_as_they_are() -> None:
+async def test_head_streamed_and_large_answers_pass_as_they_are() -> None:
     async def streamed(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": HTML_TYPE})
         await send({"type": "http.response.body", "body": PAGE, "more_body": True})
@@ -224,6 +238,39 @@ async def test_head_and_streamed_answers_pass_as_they_are() -> None:
     assert "accept-encoding" in response.headers["vary"].lower()
     head = await fetch(stand_in(HTML_TYPE), {"Accept-Encoding": "gzip"}, method="HEAD")
     assert "content-encoding" not in head.headers
+    assert "accept-encoding" in head.headers["vary"].lower()  # as its GET would say
+    large = PAGE * (MAX_BYTES // len(PAGE) + 1)  # compressing it would hold the loop
+    response = await fetch(stand_in(HTML_TYPE, large), {"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in response.headers
+    assert response.content == large
+
+
+async def test_a_start_held_is_sent_before_a_message_of_another_kind() -> None:
+    """A server offering ``http.response.pathsend`` gets a file's path instead of its body
+    (Starlette's FileResponse): the start held for compression must still go first."""
+
+    async def file_answer(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": HTML_TYPE})
+        await send({"type": "http.response.pathsend", "path": "/srv/page.html"})
+
+    sent: list[dict[str, Any]] = []
+
+    async def collect(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/page",
+        "headers": [(b"accept-encoding", b"gzip")],
+        "extensions": {"http.response.pathsend": {}},
+    }
+    await Compression(file_answer, session_cookie="tessera_session")(scope, receive, collect)
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.pathsend"]
+    assert (b"vary", b"Accept-Encoding") in sent[0]["headers"]
 
 
 async def test_vary_is_merged_and_the_gzip_is_a_real_one() -> None:
