@@ -57,25 +57,28 @@ def _best(ranges: list[tuple[str, float]], types: frozenset[str]) -> float:
 
 
 MEMO_LIMIT = 256
-"""Accept values up to this length have their answers remembered (256 of them, so at most
-~70 KB a function whatever clients send):
-clients send a handful of distinct values, and parsing one costs ~10 µs, as much as the
-rest of answering a kept page. Longer ones are parsed each time, so nobody can pin large
-strings in the memo."""
+"""Accept values up to this length have their answers remembered (``MEMO_SIZE`` of them,
+so at most ~70 KB a function whatever clients send): clients send a handful of distinct
+values, and parsing one costs ~10 µs, as much as the rest of answering a kept page.
+Longer ones are parsed each time, so nobody can pin large strings in the memo."""
+MEMO_SIZE = 256
 
 
-def remembered(answer: Callable[[str | None], bool]) -> Callable[[str | None], bool]:
+class Remembered:
     """``answer`` with its results for short header values kept (``MEMO_LIMIT``)."""
-    memo = functools.lru_cache(maxsize=256)(answer)
 
-    @functools.wraps(answer)
-    def lookup(value: str | None) -> bool:
-        return memo(value) if value is None or len(value) <= MEMO_LIMIT else answer(value)
+    def __init__(self, answer: Callable[[str | None], bool]) -> None:
+        self.answer = answer
+        self.memo = functools.lru_cache(maxsize=MEMO_SIZE)(answer)
+        functools.update_wrapper(self, answer)
 
-    return lookup
+    def __call__(self, value: str | None) -> bool:
+        if value is None or len(value) <= MEMO_LIMIT:
+            return self.memo(value)
+        return self.answer(value)
 
 
-@remembered
+@Remembered
 def wants_activity_json(accept_header: str | None) -> bool:
     """True when the client names an ActivityPub type at least as highly as HTML.
 
@@ -87,7 +90,7 @@ def wants_activity_json(accept_header: str | None) -> bool:
     return ap > 0.0 and ap >= _best(ranges, HTML_TYPES)
 
 
-@remembered
+@Remembered
 def prefers_html(accept_header: str | None) -> bool:
     """True when the client names HTML above every ActivityPub type (a browser).
 

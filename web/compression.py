@@ -21,12 +21,12 @@ reverse proxy.
 from __future__ import annotations
 
 import gzip
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from federation.negotiation import remembered
+from federation.negotiation import Remembered
 
 KEPT_LEVEL = 6
 """For pages the cache keeps, compressed once per TTL and sent many times: zlib's default,
@@ -61,7 +61,7 @@ NEW_CSRF = "tessera_new_csrf"
 """Set when the answer issues a CSRF cookie (``web.middleware.SecurityHeaders``)."""
 
 
-@remembered
+@Remembered
 def accepts_gzip(value: str | None) -> bool:
     """Whether an ``Accept-Encoding`` value accepts gzip (RFC 9110 section 12.5.3).
 
@@ -103,6 +103,14 @@ def shared_request(scope: Scope, session_cookie: str) -> bool:
         if name == b"cookie":
             cookies.append(value.decode("latin-1"))
     return not (cookies and session_cookie in cookie_parser("; ".join(cookies)))
+
+
+def made_for_this_reader(scope: Scope, headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """The answer holds something of this reader's: it sets a cookie, issues a CSRF
+    cookie, or printed a CSRF token. Such an answer is neither compressed nor kept."""
+    if scope.get(PRINTED_CSRF) or scope.get(NEW_CSRF):
+        return True
+    return any(n.lower() == b"set-cookie" for n, _ in headers)
 
 
 def request_accepts_gzip(scope: Scope) -> bool:
@@ -217,9 +225,7 @@ class Compression:
             if (
                 request_accepts_gzip(scope)
                 and MIN_BYTES <= len(body) <= MAX_BYTES
-                and not scope.get(PRINTED_CSRF)
-                and not scope.get(NEW_CSRF)
-                and not any(n.lower() == b"set-cookie" for n, _ in headers)
+                and not made_for_this_reader(scope, headers)
             ):
                 packed = gzip_bytes(body, ONCE_LEVEL)
                 if len(packed) < len(body):

@@ -44,12 +44,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from federation.negotiation import wants_activity_json
 from storage.change_signal import ChangeSignal
 from web.compression import (
-    NEW_CSRF,
-    PRINTED_CSRF,
     encoded_headers,
     gunzip,
     gzip_bytes,
     holding_send,
+    made_for_this_reader,
     request_accepts_gzip,
     shared_request,
 )
@@ -256,9 +255,7 @@ class PageCache:
         scope: Scope, start: Message, headers: tuple[tuple[bytes, bytes], ...], body: bytes
     ) -> bool:
         """A complete ``200 text/html`` page made for nobody in particular."""
-        if start["status"] != 200 or scope.get(NEW_CSRF) or scope.get(PRINTED_CSRF):
-            return False
-        if any(n.lower() == b"set-cookie" for n, _ in headers):
+        if start["status"] != 200 or made_for_this_reader(scope, headers):
             return False
         content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
         return content_type.startswith(b"text/html") and len(body) <= MAX_BODY

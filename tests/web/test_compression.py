@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from federation.negotiation import MEMO_LIMIT, MEMO_SIZE, wants_activity_json
 from services.api_tokens import create_script_token
 from services.context import Services
 from tessera.config import Config
@@ -194,6 +195,7 @@ HTML_TYPE = [(b"content-type", b"text/html; charset=utf-8")]
         ({"Accept-Encoding": "identity"}, False),
         ({"Accept-Encoding": "gzip", "Authorization": "Bearer abc"}, False),
         ({"Accept-Encoding": "gzip", "Signature": 'keyId="k"'}, False),
+        ({"Accept-Encoding": "gzip", "Signature-Input": 'sig1=("@method")'}, False),
         ({"Accept-Encoding": "gzip", "Cookie": "theme=dark; tessera_session=abc"}, False),
         ({"Accept-Encoding": "gzip", "Cookie": "tessera_session =abc"}, False),
         ({"Accept-Encoding": "gzip", "Cookie": "tessera_csrf=abc"}, True),
@@ -306,3 +308,19 @@ async def test_vary_is_merged_and_the_gzip_is_a_real_one() -> None:
 )
 def test_accept_encoding(value: str | None, accepted: bool) -> None:
     assert accepts_gzip(value) is accepted
+
+
+def test_only_short_header_values_are_remembered_and_only_so_many() -> None:
+    """Parsing an Accept value costs as much as answering a kept page, so answers are
+    remembered; but never for long values (nobody may pin large strings) and never for
+    more than ``MEMO_SIZE`` values."""
+    accepts_gzip.memo.cache_clear()
+    long_value = "deflate, " * 40 + "gzip"
+    assert len(long_value) > MEMO_LIMIT
+    for _ in range(3):
+        assert accepts_gzip(long_value) is True
+    assert accepts_gzip.memo.cache_info().currsize == 0
+    for n in range(MEMO_SIZE + 50):
+        assert accepts_gzip(f"gzip;q=0.{n + 1}") is True
+    assert accepts_gzip.memo.cache_info().currsize == MEMO_SIZE
+    assert wants_activity_json("deflate " * 40 + ", application/activity+json") is True

@@ -21,6 +21,7 @@ from tests.imagegen import png_bytes
 from tests.web.helpers import post_behind_the_apps_back, publish
 from tests.web.idle_helpers import SteppedClock
 from web.app import create_app
+from web.compression import NEW_CSRF, PRINTED_CSRF
 from web.context import SESSION_COOKIE
 
 PAGES = ("/", "/@alice", "/tags/harbour")
@@ -167,6 +168,39 @@ async def test_zero_seconds_turns_the_cache_off(
     await post_behind_the_apps_back(services, "#harbour", "A harbour at noon")
     for path in PAGES:
         assert "A harbour at noon" in (await anon.get(path, headers=HTML)).text
+
+
+@pytest.mark.parametrize("mark", [PRINTED_CSRF, NEW_CSRF])
+async def test_a_page_made_for_one_browser_is_never_kept(mark: str) -> None:
+    """A page that printed a returning browser's CSRF token (or issued a CSRF cookie) was
+    made for that browser: it is answered, never kept for the next reader. The inner app
+    is a stand-in page server marking the request as the CSRF helper does."""
+    from web.page_cache import PageCache
+
+    calls = 0
+
+    async def page_with_a_form(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal calls
+        calls += 1
+        scope[mark] = True if mark == PRINTED_CSRF else "cookie-value"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/html; charset=utf-8")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"<form>" + b"x" * 2000})
+
+    cache = PageCache(page_with_a_form, ttl_seconds=60, session_cookie="tessera_session")
+    transport = httpx.ASGITransport(app=cache)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        for _ in range(2):
+            response = await client.get("/@alice", headers={**HTML, "Accept-Encoding": "gzip"})
+            assert response.status_code == 200
+            assert "content-encoding" not in response.headers
+    assert calls == 2
+    assert not cache._entries
 
 
 async def test_the_cache_holds_at_most_its_byte_budget() -> None:
