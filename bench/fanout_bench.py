@@ -11,7 +11,11 @@ Ceilings, measured in the same run: RSA-2048 signs per second on one core (the d
 worker signs on the event loop, so one core is what it uses: the floor cost of one
 signature per request), and a bare POST loop to the same 1,000 inboxes with httpx (the
 client API of Tessera's transport, on httpx's own pool) and with aiohttp (the pool under
-that API), at the worker's default number of inboxes in flight.
+that API), at the worker's default number of inboxes in flight. And the least a delivery
+can be (``bench.bare_deliveries``): a loop in its own process that signs each request as
+a delivery is signed and POSTs it, nothing else, with aiohttp and over a bare asyncio
+socket. Its rate against the signing ceiling says how far any design can get, since a
+delivery is a signature plus a request.
 """
 
 from __future__ import annotations
@@ -134,6 +138,40 @@ async def bare_loop(kind: str, port: int, body: bytes) -> float:
     return HOSTS / (time.perf_counter() - started)
 
 
+LEAST_KINDS: dict[str, tuple[str, bool]] = {
+    "signed_aiohttp": ("aiohttp", True),
+    "signed_raw": ("raw", True),
+    "raw": ("raw", False),
+}
+"""The bare delivery loops of ``bench.bare_deliveries``: (client, signed)."""
+
+
+async def least_deliveries(port: int, body_bytes: int, client: str, sign: bool) -> dict[str, float]:
+    """``bench.bare_deliveries`` in a process of its own: sign (or not) and POST, nothing
+    else, to the same 1,000 inboxes at the worker's concurrency."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.bare_deliveries",
+        "--port",
+        str(port),
+        "--hosts",
+        str(HOSTS),
+        "--concurrency",
+        str(CONCURRENCY),
+        "--body-bytes",
+        str(body_bytes),
+        "--client",
+        client,
+        *(["--sign"] if sign else []),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench.bare_deliveries failed ({proc.returncode})")
+    return json.loads(out)
+
+
 async def run_fanout(run: Run, section: Section) -> None:
     server = run.tessera()
     followers = int(run.scaled(10_000, 2_000))
@@ -200,6 +238,10 @@ async def run_fanout(run: Run, section: Section) -> None:
         body = b"x" * int(payload_bytes)
         bare_httpx = await bare_loop("httpx", sink_port, body)
         bare_aiohttp = await bare_loop("aiohttp", sink_port, body)
+        least = {
+            name: await least_deliveries(sink_port, len(body), *how)
+            for name, how in LEAST_KINDS.items()
+        }
     finally:
         sink.terminate()
         await sink.wait()
@@ -216,6 +258,7 @@ async def run_fanout(run: Run, section: Section) -> None:
         "rsa": rates,
         "bare_httpx_per_s": round(bare_httpx, 1),
         "bare_aiohttp_per_s": round(bare_aiohttp, 1),
+        "least": least,
         "followers": followers,
         "profile": profile,
     }
@@ -243,6 +286,29 @@ async def run_fanout(run: Run, section: Section) -> None:
             ceiling=round(bare_httpx, 1),
             ceiling_label=f"bare httpx, {CONCURRENCY} in flight (aiohttp: {bare_aiohttp:.0f}/s)",
             ratio=ratio(rate, bare_httpx),
+        )
+    )
+    signed, raw_signed, raw = (least[k]["per_s"] for k in LEAST_KINDS)
+    section.add(
+        Figure(
+            group="Fan-out",
+            name="Deliveries per second against the least a delivery is (sign, then POST)",
+            tessera=rate,
+            unit="deliveries/s",
+            ceiling=signed,
+            ceiling_label=(
+                f"a bare loop that signs and POSTs with aiohttp, {CONCURRENCY} in flight, "
+                f"uvloop, own process ({100 * signed / sign:.0f}% of the signing ceiling)"
+            ),
+            ratio=ratio(rate, signed),
+            note=(
+                f"the same loop over a bare asyncio socket instead of aiohttp: "
+                f"{raw_signed:,.0f}/s signed ({100 * raw_signed / sign:.0f}% of the signing "
+                f"ceiling), {raw:,.0f}/s unsigned; CPU per delivery "
+                f"{least['signed_aiohttp']['cpu_us_per_delivery']:.0f} / "
+                f"{least['signed_raw']['cpu_us_per_delivery']:.0f} / "
+                f"{least['raw']['cpu_us_per_delivery']:.0f} µs"
+            ),
         )
     )
     section.add(

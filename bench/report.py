@@ -129,7 +129,10 @@ def plot_inbox(series: dict[str, Any]) -> list[str]:
     for label, points, style in (
         ("Tessera", data["curve"], "-"),
         ("bare Starlette", data["bare"], "--"),
+        ("bare verify + store", data.get("least", []), "-."),
     ):
+        if not points:  # runs from before the verify-and-store ceiling
+            continue
         xs = [p["concurrency"] for p in points]
         left.plot(xs, [p["rps"] for p in points], style, marker="o", label=f"{label} req/s")
     twin = left.twinx()

@@ -189,8 +189,14 @@ async def start_tessera(config_path: Path, port: int, log_path: Path) -> Served:
     return await start_process("tessera", tessera_argv(config_path), port, log_path)
 
 
-async def start_bare(port: int, log_path: Path, *, pages: Path | None = None) -> Served:
+async def start_bare(
+    port: int, log_path: Path, *, pages: Path | None = None, verify: tuple[Path, Path] | None = None
+) -> Served:
+    """``bench.bare_app``; with ``verify`` (the peer's keys file, an SQLite file) its inbox
+    verifies and stores each delivery (``bench.bare_app.VerifyAndStore``)."""
     argv = [sys.executable, "-m", "bench.bare_app", "--port", str(port)]
     if pages is not None:
         argv += ["--pages", str(pages)]
+    if verify is not None:
+        argv += ["--keys", str(verify[0]), "--store", str(verify[1])]
     return await start_process("bare", argv, port, log_path, probe="/ping")
