@@ -85,3 +85,26 @@ def test_keys_that_cannot_sign_are_refused() -> None:
     )
     with pytest.raises(ValueError, match="unsupported public key type"):
         load_public_key(pem)
+
+
+@pytest.mark.parametrize("damage", ["d", "dmp1", "dmq1", "iqmp"])
+def test_a_private_key_whose_numbers_disagree_is_refused(
+    keypair: tuple[str, str], damage: str
+) -> None:
+    """Our keys skip OpenSSL's slow primality checks (they are ours, generated here), so a
+    stored key that was damaged since must still be caught before anything signs with it."""
+    key = load_private_key(keypair[0])
+    assert isinstance(key, rsa.RSAPrivateKey)
+    n = key.private_numbers()
+    values = {"p": n.p, "q": n.q, "d": n.d, "dmp1": n.dmp1, "dmq1": n.dmq1, "iqmp": n.iqmp}
+    values[damage] += 2
+    damaged = rsa.RSAPrivateNumbers(**values, public_numbers=n.public_numbers).private_key(
+        unsafe_skip_rsa_key_validation=True
+    )
+    pem = damaged.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    with pytest.raises(ValueError, match="do not agree"):
+        load_private_key(pem)
