@@ -100,9 +100,11 @@ def test_bare_delivery_signature_verifies_as_a_delivery_does() -> None:
     parsed = parse_signature("POST", "/inbox", headers, scheme="http", authority=host)
     assert isinstance(parsed, ParsedSignature)
     assert parsed.covered == ("(request-target)", "host", "date", "digest", "content-type")
-    public_pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    public_pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     now = datetime.now(UTC)
     assert isinstance(verify_parsed(parsed, public_pem, body=body, now=now), Verified)
     assert not isinstance(verify_parsed(parsed, public_pem, body=body + b" ", now=now), Verified)
