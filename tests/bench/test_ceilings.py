@@ -21,7 +21,6 @@ from bench import signing
 from bench.bare_app import VerifyAndStore, build_app
 from bench.bare_deliveries import deliver_all, signed_headers
 from bench.peer import actor_url, key_id
-from bench.server import free_port
 from federation.signatures import (
     ParsedSignature,
     Verified,
@@ -29,6 +28,7 @@ from federation.signatures import (
     sign_request,
     verify_parsed,
 )
+from tests.api.live import free_port
 
 PEER = "http://peer.test"
 INBOX = "http://bench.test/inbox"
