@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from federation import inbox_process, outbox
+from federation import background, inbox_process, outbox
 from federation.addressing import host_of
 from federation.retry import (
     Decision,
@@ -248,15 +248,16 @@ class DeliveryWorker:
 
     async def _send_group(self, rows: list[dq.ClaimedDelivery], lock: datetime) -> None:
         async with self._slots:
-            for index, item in enumerate(rows):
-                until = self._down.get(item.delivery.host)
-                if until is not None and until > self.services.clock():
-                    rest = [r.delivery.id for r in rows[index:]]
-                    async with self._write, self.services.db.transaction() as session:
-                        await dq.release(session, rest, lock=lock, next_at=until)
-                    return
-                outcome = await self._attempt(item)
-                await self._recorder.record(item, outcome, lock)
+            with background.working():  # no full collection in the middle of a fan-out
+                for index, item in enumerate(rows):
+                    until = self._down.get(item.delivery.host)
+                    if until is not None and until > self.services.clock():
+                        rest = [r.delivery.id for r in rows[index:]]
+                        async with self._write, self.services.db.transaction() as session:
+                            await dq.release(session, rest, lock=lock, next_at=until)
+                        return
+                    outcome = await self._attempt(item)
+                    await self._recorder.record(item, outcome, lock)
 
     async def _attempt(self, item: dq.ClaimedDelivery) -> Outcome:
         delivery = item.delivery

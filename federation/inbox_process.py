@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from federation import inbox_batch, json_documents
+from federation import background, inbox_batch, json_documents
 from federation.handlers import actors, follows, moderation, moves, notes, reactions
 from federation.handlers.base import DONE, IGNORED, InboxContext, InboxServices
 from federation.parse import NOTE_TYPES, first, id_of, parse_activity, type_of
@@ -350,6 +350,11 @@ async def run_once(
     items of the same sender: one sender's activities take effect in the order they were
     stored (an Undo after its Like).
     """
+    with background.working():  # no full collection in the middle of a pass
+        return await _run_pass(services, limit=limit, batch=batch, give_way=give_way)
+
+
+async def _run_pass(services: InboxServices, *, limit: int, batch: bool, give_way: float) -> int:
     writer = services.inbox_writer
     await writer.wait_idle(give_way)
     now = services.clock()

@@ -17,8 +17,9 @@ for ``QUIET_SECONDS``, a background task runs the full collection the default wo
 run by now. Younger generations are collected as before: they are small and quick
 (~0.3-1.5 ms). Cyclic garbage that reaches the oldest generation is rare here (tens of
 objects a collection), so waiting for a quiet moment costs no measurable memory.
-Background work (inbox processing, deliveries) is not a request: a collection may still
-land in one of its batches, which nobody waits on.
+Background work (inbox processing, deliveries) holds the collection off too, while it is
+under way (``federation.background``): a fan-out has no request in flight, and a full
+collection in the middle of one held every delivery in flight.
 
 Only for the generational collector of CPython 3.11-3.13, whose thresholds and counts
 this reads: 3.14 changed the collector (an incremental one in its first releases, with
@@ -53,6 +54,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from federation import background
 
 FULL_EVERY = 1000
 """Middle-generation collections before a full one runs regardless of load (default 10)."""
@@ -153,7 +156,14 @@ class IdleCollector:
         return ran
 
     def idle(self) -> bool:
-        return self.in_flight == 0 and self.clock() - self.last_active >= QUIET_SECONDS
+        """No request in flight for ``QUIET_SECONDS``, and no background work under way
+        (a fan-out or an inbox pass has no request in flight, but every delivery or item
+        in it would wait for the collection)."""
+        return (
+            self.in_flight == 0
+            and not background.busy()
+            and self.clock() - self.last_active >= QUIET_SECONDS
+        )
 
     def collect_if_idle(self) -> bool:
         """Run a full collection if one is due and nothing is being answered."""

@@ -10,7 +10,7 @@ like a real server before recording the delivery.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,6 +50,9 @@ class Peer:
     known_keys: dict[str, str] = field(default_factory=dict)  # key id -> public PEM
     requests: list[Received] = field(default_factory=list)
     inbox: list[dict[str, Any]] = field(default_factory=list)
+    on_request: Callable[[], object] | None = None
+    """Called as each request arrives (the peer runs in the test's process, so a test can
+    look at the fetching server's state while its request is in flight)."""
 
     def actor_url(self, name: str) -> str:
         return f"{self.base}/users/{name}"
@@ -100,6 +103,8 @@ class Peer:
         return verify_parsed(parsed, pem, body=body or None, now=datetime.now(UTC))
 
     async def endpoint(self, request: Request) -> Response:
+        if self.on_request is not None:
+            self.on_request()
         body = await request.body()
         path = request.scope["raw_path"].decode("latin-1")
         target = path + (

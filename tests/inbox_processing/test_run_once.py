@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from federation import background
 from federation.fetch import get_actor
 from federation.inbox_process import run_once
 from federation.vocab import PUBLIC
@@ -120,3 +121,21 @@ async def test_an_undo_waits_for_its_like_that_needed_the_network(
     assert row.ap_id == f"{bob}#likes/1"
     assert (await reload(services, Post, post.id)).likes_count == 1
     assert len(peer.fetched("/users/fresh")) == 1
+
+
+async def test_a_pass_is_background_work_while_it_fetches(
+    services: Services, peer: Peer, make_user: Callable[..., Any]
+) -> None:
+    """The Like's sender must be fetched: while that request is at the peer, the process
+    counts background work under way, so the idle collector waits (web.idle_gc)."""
+    alice = await make_user("alice")
+    post = await image_post(services, alice)
+    fresh = peer.add_actor("fresh")
+    item_id = await deliver(services, like(fresh, post.ap_id, 1))
+    seen: list[bool] = []
+    peer.on_request = lambda: seen.append(background.busy())
+    assert not background.busy()
+    assert await run_once(services) == 1
+    assert (await item(services, item_id)).state == "done"
+    assert seen and all(seen), "the actor was fetched outside the pass's work"
+    assert not background.busy()

@@ -128,6 +128,9 @@ class FakePeer:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     """The peer's own time, for its signature time window: tests that move our clock
     forward move the peer's too (two servers agree on the time)."""
+    on_request: Callable[[], object] | None = None
+    """Called as each request arrives (the peer runs in the test's process, so a test can
+    look at the sender's state while its request is in flight)."""
 
     @property
     def host(self) -> str:
@@ -197,6 +200,8 @@ class FakePeer:
         return key.get("publicKeyPem"), key.get("owner")
 
     async def _inbox(self, request: Request) -> Response:
+        if self.on_request is not None:
+            self.on_request()
         body = await request.body()
         target = request.scope["raw_path"].decode("latin-1")
         parsed = parse_signature("POST", target, request.headers)

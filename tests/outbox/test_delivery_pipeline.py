@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 
+from federation import background
 from federation.delivery import DeliveryWorker
 from services.context import Services
 from storage.federation_models import RemoteHost
@@ -94,3 +95,22 @@ async def test_the_pipeline_sends_each_inbox_once_and_records_every_outcome(
     async with services.db.session() as session:
         host = await session.get(RemoteHost, peer.host)
     assert host is not None and host.last_success_at is not None
+
+
+async def test_a_delivery_in_flight_is_background_work(
+    client: httpx.AsyncClient, alice: Actor, services: Services, peer: FakePeer
+) -> None:
+    """While the worker's request is at the peer, the process counts background work under
+    way, so the idle collector leaves its full collection for later (web.idle_gc)."""
+    seen: list[bool] = []
+    peer.on_request = lambda: seen.append(background.busy())
+    await followers(services, alice, peer, 2)
+    assert (await publish(client, [("a.png", png_bytes(30, 30))])).status_code == 303
+    worker = DeliveryWorker(services)
+    try:
+        assert not background.busy()
+        assert await worker.run_once() == 2
+    finally:
+        await worker.close()
+    assert seen == [True, True]
+    assert not background.busy()

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from federation import background
 from services.context import Services
 from tessera.config import Config
 from tests.web.idle_helpers import HeldBody, SteppedClock, hold_a_request
@@ -128,3 +129,21 @@ async def test_overlapping_lifespans_put_the_thresholds_back_once_both_end(
     assert gc.get_threshold() == (before[0], before[1], FULL_EVERY)
     await second_span.__aexit__(None, None, None)
     assert gc.get_threshold() == before
+
+
+def test_no_full_collection_while_background_work_is_under_way(
+    no_automatic_collection: None,
+) -> None:
+    """A fan-out or an inbox pass has no request in flight; the collection waits for it
+    all the same (the workers mark their work: tests/outbox and tests/inbox_processing)."""
+    clock = SteppedClock()
+    collector = IdleCollector(clock=clock)
+    clock.now += 10 * QUIET_SECONDS
+    make_due()
+    with background.working():
+        assert background.busy()
+        assert collector.collect_if_idle() is False
+        assert gc.get_count()[2] >= DUE_AFTER, "a full collection ran during the work"
+    assert not background.busy()
+    assert collector.collect_if_idle() is True
+    assert gc.get_count()[2] == 0
