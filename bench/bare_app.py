@@ -69,7 +69,8 @@ class VerifyAndStore:
         return key
 
     def check(self, request: Request, body: bytes) -> tuple[str | None, str]:
-        """(why the delivery is refused or None, the activity's id)."""
+        """(why the delivery is refused or None, the activity's id). ``"body"`` is a body
+        that is not an activity (answered 400); the other reasons are answered 401."""
         headers = request.headers
         digest = "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode()
         if headers.get("digest") != digest:
@@ -91,13 +92,21 @@ class VerifyAndStore:
             )
         except (InvalidSignature, ValueError, IndexError):
             return "signature", ""
-        age = datetime.now(UTC) - parsedate_to_datetime(headers.get("date", ""))
-        if abs(age.total_seconds()) > 12 * 3600:
+        try:
+            sent = parsedate_to_datetime(headers.get("date", ""))
+        except (TypeError, ValueError):
             return "date", ""
-        activity = json.loads(body)
+        if sent.tzinfo is None or abs((datetime.now(UTC) - sent).total_seconds()) > 12 * 3600:
+            return "date", ""
+        try:
+            activity = json.loads(body)
+        except ValueError:
+            return "body", ""
+        if not isinstance(activity, dict) or not isinstance(activity.get("id"), str):
+            return "body", ""
         if activity.get("actor") != key_id.split("#", 1)[0]:
             return "key owner", ""
-        return None, str(activity.get("id"))
+        return None, activity["id"]
 
     async def store(self, activity_id: str, body: bytes) -> None:
         done = asyncio.get_running_loop().create_future()
@@ -112,11 +121,18 @@ class VerifyAndStore:
         disk at a commit, so a batch costs tens of microseconds, less than a hand-off to a
         thread and back)."""
         batch, self.waiting = self.waiting, []
-        self.db.execute("BEGIN")
-        self.db.executemany(
-            "INSERT OR IGNORE INTO delivery VALUES (?, ?)", [(a, b) for a, b, _ in batch]
-        )
-        self.db.execute("COMMIT")
+        try:
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "INSERT OR IGNORE INTO delivery VALUES (?, ?)", [(a, b) for a, b, _ in batch]
+            )
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:  # nothing of the batch stored: each waiter hears why
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            for _, _, done in batch:
+                done.set_exception(exc)
+            return
         for _, _, done in batch:
             done.set_result(None)
 
@@ -130,7 +146,7 @@ def build_app(pages: dict[str, bytes], least: VerifyAndStore | None = None) -> S
         if least is not None:
             why, activity_id = least.check(request, body)
             if why is not None:
-                return JSONResponse({"error": why}, status_code=401)
+                return JSONResponse({"error": why}, status_code=400 if why == "body" else 401)
             await least.store(activity_id, body)
         return JSONResponse({}, status_code=202)
 

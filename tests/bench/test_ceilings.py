@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from bench import signing
 from bench.bare_app import VerifyAndStore, build_app
@@ -48,6 +48,23 @@ def _signed(body: bytes, name: str, private_pem: str) -> dict[str, str]:
         key_id=key_id(PEER, name),
         private_key_pem=private_pem,
     )
+
+
+def _signed_without_date(body: bytes, name: str, private_pem: str) -> dict[str, str]:
+    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    digest = "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode()
+    text = f"(request-target): post /inbox\nhost: bench.test\ndigest: {digest}"
+    signature = base64.b64encode(key.sign(text.encode(), padding.PKCS1v15(), hashes.SHA256()))
+    return {
+        "Host": "bench.test",
+        "Digest": digest,
+        "Content-Type": "application/activity+json",
+        "Signature": (
+            f'keyId="{key_id(PEER, name)}",algorithm="rsa-sha256",'
+            f'headers="(request-target) host digest",signature="{signature.decode()}"'
+        ),
+    }
 
 
 def _like(name: str, number: int) -> bytes:
@@ -83,6 +100,14 @@ async def test_least_inbox_stores_signed_deliveries_and_refuses_the_rest(
         not_the_owner = _like("s1", 3)  # signed by s0 for an activity of s1
         answer = await post(not_the_owner, _signed(not_the_owner, "s0", keys[0][1]))
         assert (answer.status_code, answer.json()) == (401, {"error": "key owner"})
+
+        not_json = b"not an activity"
+        answer = await post(not_json, _signed(not_json, "s0", keys[0][1]))
+        assert (answer.status_code, answer.json()) == (400, {"error": "body"})
+
+        # A valid signature that does not cover a Date, sent without one.
+        answer = await post(good, _signed_without_date(good, "s0", keys[0][1]))
+        assert (answer.status_code, answer.json()) == (401, {"error": "date"})
 
         second = _like("s1", 4)
         assert (await post(second, _signed(second, "s1", keys[1][1]))).status_code == 202
